@@ -1,0 +1,1 @@
+"""Shared pieces every stage uses: errors, model bundles, datasets, runtimes, metrics."""

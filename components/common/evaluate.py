@@ -1,0 +1,24 @@
+"""Quality of a model's outputs: accuracy against labels and agreement with a reference model."""
+
+import numpy as np
+
+
+def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
+    """Top-1 accuracy of class scores `outputs` (N, C) against integer `labels` (N,)."""
+    return float(np.mean(outputs.reshape(len(outputs), -1).argmax(-1) == labels))
+
+
+def parity(outputs: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    """How closely `outputs` follow `reference`: max/mean abs difference, top-1 agreement, SNR in dB
+    (None when the outputs are identical)."""
+    a = outputs.reshape(len(outputs), -1).astype(np.float64)
+    b = reference.reshape(len(reference), -1).astype(np.float64)
+    diff = a - b
+    noise = float(np.mean(diff ** 2))
+    signal = float(np.mean(b ** 2))
+    return {
+        "max_abs_diff": float(np.max(np.abs(diff))) if diff.size else 0.0,
+        "mean_abs_diff": float(np.mean(np.abs(diff))) if diff.size else 0.0,
+        "top1_agreement": float(np.mean(a.argmax(-1) == b.argmax(-1))) if a.shape[1] > 1 else 1.0,
+        "snr_db": float(10 * np.log10(signal / noise)) if noise > 0 and signal > 0 else None,
+    }

@@ -1,0 +1,1 @@
+"""The built-in example: a small CNN trained offline on scikit-learn's bundled digits."""

@@ -1,0 +1,71 @@
+"""Check a user's model and dataset, copy them into artifacts and measure the baseline.
+
+The baseline bundle keeps the model in its own format (keras or savedmodel). The dataset
+artifact is the user's arrays, checked against the model's input; without labels, `y_train`
+and `y_test` become the baseline's predictions (and `labels` says "baseline"), so that later
+accuracies mean agreement with the baseline.
+"""
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeopt.common.bundle import ModelInfo, write_bundle
+from edgeopt.common.datasets import Dataset, check_input_shape, load_dataset, save_dataset
+from edgeopt.common.errors import EdgeoptError
+from edgeopt.common.evaluate import accuracy
+from edgeopt.common.fsutil import atomic_dir
+from edgeopt.common.keras_io import load_keras, model_format
+from edgeopt.common.runtimes import predict_keras
+
+
+def ingest(model_src: Path | str, data_src: Path | str, model_out: Path | str,
+           data_out: Path | str) -> dict[str, Any]:
+    """Write the baseline bundle to `model_out` and the checked dataset to `data_out`; return metrics."""
+    model_src, data_src = Path(model_src), Path(data_src)
+    fmt = model_format(model_src)
+    if fmt not in ("keras", "savedmodel"):
+        raise EdgeoptError(f"the pipeline starts from a Keras or SavedModel model, not {fmt} ({model_src})",
+                           "pass the float Keras (.h5/.keras) or SavedModel form of the model")
+    data = load_dataset(data_src)
+    model = load_keras(model_src)
+    input_shape = [None if d is None else int(d) for d in model.input_shape]
+    check_input_shape(data.x_train, input_shape, "x_train")
+    check_input_shape(data.x_test, input_shape, "x_test")
+    if data.x_calib is not None:
+        check_input_shape(data.x_calib, input_shape, "x_calib")
+    test_out = predict_keras(model, data.x_test.astype(np.float32))
+    output_shape = [None if d is None else int(d) for d in model.output_shape]
+    num_outputs = int(np.prod(test_out.shape[1:]))
+    if data.y_test is not None and data.y_test.max() >= num_outputs:
+        raise EdgeoptError(f"labels go up to {int(data.y_test.max())} but the model has {num_outputs} outputs",
+                           "pass labels that index the model's output classes")
+    if data.y_test is None:
+        data = Dataset(x_train=data.x_train, x_test=data.x_test, x_calib=data.x_calib,
+                       y_train=predict_keras(model, data.x_train.astype(np.float32)).argmax(-1),
+                       y_test=test_out.argmax(-1), labels="baseline")
+    elif data.y_train is None:
+        data.y_train = predict_keras(model, data.x_train.astype(np.float32)).argmax(-1)
+
+    with atomic_dir(model_out) as scratch:
+        name = "savedmodel" if fmt == "savedmodel" else "model" + model_src.suffix.lower()
+        if model_src.is_dir():
+            shutil.copytree(model_src, scratch / name)
+        else:
+            shutil.copy2(model_src, scratch / name)
+        info = write_bundle(scratch, ModelInfo(
+            format=fmt, file=name, input_shape=input_shape, output_shape=output_shape,
+            stage="ingest", details={"params": int(model.count_params()), "source": str(model_src)}))
+    tmp_data = Path(str(data_out) + ".partial")
+    save_dataset(tmp_data, data)
+    tmp_data.replace(data_out)
+    return {
+        "accuracy": accuracy(test_out, data.y_test),
+        "labels": data.labels,
+        "size_bytes": info.size_bytes,
+        "params": int(model.count_params()),
+        "num_train": int(len(data.x_train)),
+        "num_test": int(len(data.x_test)),
+    }
