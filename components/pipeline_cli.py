@@ -1,0 +1,97 @@
+"""`edgeopt demo` and `edgeopt run`: the whole pipeline on this machine."""
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from edgeopt.common.errors import EdgeoptError
+
+DEMO_TARGETS = """\
+# Built-in demo targets: Cortex-M4F at 80 MHz, latency < 50 ms, flash + RAM < 300 KB,
+# accuracy drop at most 2 points against the baseline.
+target: cortex-m4f@80mhz
+latency_ms: 50
+total_kb: 300
+accuracy_drop: 0.02
+"""
+
+
+def _common(parser: argparse.ArgumentParser, default_output: str) -> None:
+    parser.add_argument("--output", default=default_output, help=f"results folder (default {default_output})")
+    parser.add_argument("--registry", help="registry folder or s3://bucket/prefix (default OUTPUT/registry)")
+    parser.add_argument("--name", help="model name in the registry")
+    parser.add_argument("--distill", action=argparse.BooleanOptionalAction, default=None,
+                        help="distill into a half-width student first")
+    parser.add_argument("--prune", action=argparse.BooleanOptionalAction, default=True,
+                        help="magnitude-prune and fine-tune (default on)")
+    parser.add_argument("--sparsity", type=float, default=0.5, help="pruning target sparsity (default 0.5)")
+    parser.add_argument("--method", default="int8", help="quantization method: int8, dynamic, float16")
+    parser.add_argument("--runner", default="subprocess", choices=["subprocess"],
+                        help="kfp.local runner (default subprocess)")
+
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    _common(parser, "edgeopt-demo")
+    parser.add_argument("--epochs", type=int, default=15, help="training epochs of the demo baseline")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="Keras (.h5/.keras) file or SavedModel directory")
+    parser.add_argument("--data", required=True, help=".npz with x_train, x_test (and y_train, y_test)")
+    parser.add_argument("--targets", required=True, help="targets YAML file")
+    _common(parser, "edgeopt-out")
+
+
+def run_demo(args: argparse.Namespace) -> None:
+    """Train the digits baseline, then run the pipeline on it with the demo targets."""
+    from edgeopt.demo.digits import digits_dataset, train_digits_cnn
+    from edgeopt.common.datasets import save_dataset
+
+    out = Path(args.output)
+    inputs = out / "inputs"
+    inputs.mkdir(parents=True, exist_ok=True)
+    _progress(f"training the demo baseline on scikit-learn digits ({args.epochs} epochs)")
+    data = digits_dataset()
+    save_dataset(inputs / "digits.npz", data)
+    train_digits_cnn(data, epochs=args.epochs).save(inputs / "digits_cnn.keras")
+    (inputs / "targets.yaml").write_text(DEMO_TARGETS)
+    args.name = args.name or "digits-cnn"
+    args.distill = True if args.distill is None else args.distill
+    _run(inputs / "digits_cnn.keras", inputs / "digits.npz", inputs / "targets.yaml", args)
+
+
+def run_run(args: argparse.Namespace) -> None:
+    """Check the user's inputs up front, then run the pipeline on them."""
+    from edgeopt.preflight import preflight
+
+    preflight(Path(args.model), Path(args.data), Path(args.targets))
+    args.name = args.name or Path(args.model).stem
+    args.distill = bool(args.distill)
+    _run(Path(args.model), Path(args.data), Path(args.targets), args)
+
+
+def _run(model: Path, data: Path, targets: Path, args: argparse.Namespace) -> None:
+    from edgeopt.localrun import run_pipeline
+    from edgeopt.summary import render_summary
+
+    out = Path(args.output)
+    if not 0 <= args.sparsity < 1:
+        raise EdgeoptError(f"--sparsity {args.sparsity} is outside [0, 1)", "pass a fraction such as 0.5")
+    params: dict[str, Any] = {
+        "model_name": args.name,
+        "registry": args.registry or str((out / "registry").resolve()),
+        "distill_enabled": args.distill,
+        "prune_enabled": args.prune,
+        "target_sparsity": args.sparsity,
+        "quantize_method": args.method,
+    }
+    _progress(f"running the edge-optimize pipeline (artifacts under {out / 'pipeline-root'})")
+    summary = run_pipeline(model, data, targets.read_text(), out, params, runner=args.runner)
+    print()
+    print(render_summary(summary))
+    print(f"\nsummary: {out / 'summary.json'}")
+
+
+def _progress(message: str) -> None:
+    print(f"==> {message}", file=sys.stderr, flush=True)

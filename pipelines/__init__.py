@@ -1,0 +1,1 @@
+"""Pipelines built from the edgeopt components, and their compiled YAML."""
