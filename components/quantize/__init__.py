@@ -1,0 +1,1 @@
+"""quantize: turn a float Keras/SavedModel bundle into a TFLite model (int8, dynamic range or float16)."""
