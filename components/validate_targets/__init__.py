@@ -1,0 +1,1 @@
+"""validate-targets: the gate that checks a candidate model's metrics against a targets file."""

@@ -1,0 +1,25 @@
+"""`edgeopt validate`: check metrics against a targets file and write the verdict."""
+
+import argparse
+from typing import Any
+
+from edgeopt.validate_targets import core
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--targets", required=True, help="targets YAML file")
+    parser.add_argument("--baseline", required=True, help="baseline metrics JSON (from ingest) or its folder")
+    parser.add_argument("--candidate", required=True, help="candidate metrics JSON (from quantize) or its folder")
+    parser.add_argument("--simulation", required=True, help="device-simulate report JSON or its folder")
+    parser.add_argument("--output", required=True,
+                        help="directory that receives verdict.json, report.md and BLESSED or NOT_BLESSED")
+    parser.add_argument("--fail-on-reject", action="store_true",
+                        help="exit with code 1 when the model does not meet the targets")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Write the verdict to --output and return it."""
+    verdict = core.run(args.targets, args.baseline, args.candidate, args.simulation, args.output)
+    if args.fail_on_reject and not verdict["passed"]:
+        raise core.rejection(verdict)
+    return verdict
