@@ -1,0 +1,1 @@
+"""promote: publish a model that passed the gate as a new, immutable model-registry entry."""
