@@ -1,0 +1,67 @@
+"""The promote component called directly with stand-in artifacts, and compiled."""
+
+import json
+from pathlib import Path
+
+import pytest
+from kfp import compiler
+
+from edgeopt.common.bundle import ModelInfo, write_bundle
+from edgeopt.common.errors import EdgeoptError
+from edgeopt.promote.component import promote
+from edgeopt.validate_targets.core import run as write_verdict
+
+TARGETS = "target: cortex-m4f@80mhz\nlatency_ms: 50\n"
+
+
+@pytest.fixture
+def upstream(tmp_path, artifact):
+    """(model, verdict, report) artifacts as quantize and validate-targets leave them."""
+    def make(latency_ms: float):
+        root = tmp_path / f"run-{latency_ms}"
+        (root / "model").mkdir(parents=True)
+        (root / "model" / "model.tflite").write_bytes(b"\x01" * 1000)
+        write_bundle(root / "model", ModelInfo(format="tflite", file="model.tflite", precision="int8"))
+        metrics = {"baseline": {"accuracy": 0.9}, "candidate": {"accuracy": 0.9},
+                   "simulation": {"latency_ms": latency_ms, "flash_bytes": 1, "ram_bytes": 1, "supported": True,
+                                  "target": "cortex-m4f@80mhz", "runtime": "tflm-cmsis-nn"}}
+        for name, data in metrics.items():
+            (root / name).write_text(json.dumps(data))
+        write_verdict(TARGETS, root / "baseline", root / "candidate", root / "simulation", root / "verdict")
+        (root / "report").write_text((root / "verdict" / "report.md").read_text())
+        return artifact(root / "model"), artifact(root / "verdict"), artifact(root / "report")
+    return make
+
+
+def test_python_func_publishes_and_describes_the_entry(tmp_path, artifact, upstream):
+    model, verdict, report = upstream(20.0)
+    registry = tmp_path / "registry"
+    for version in ("v1", "v2"):
+        entry = artifact(tmp_path / f"entry-{version}")
+        assert promote.python_func(model=model, verdict=verdict, report=report, registry=str(registry),
+                                   model_name="kws", entry=entry) is None
+        uri = str(registry / "kws" / version)
+        assert entry.metadata == {"uri": uri, "version": version, "name": "kws"}
+        described = json.loads(Path(entry.path).read_text())
+        assert described["uri"] == uri and "model/model.tflite" in described["files"]
+    assert (registry / "kws" / "v2" / "report.md").read_text().startswith("# Verdict: PASSED")
+
+
+def test_python_func_refuses_a_failed_verdict(tmp_path, artifact, upstream):
+    model, verdict, report = upstream(80.0)
+    entry = artifact(tmp_path / "entry")
+    with pytest.raises(EdgeoptError, match="refusing to promote"):
+        promote.python_func(model=model, verdict=verdict, report=report, registry=str(tmp_path / "registry"),
+                            model_name="kws", entry=entry)
+    assert not Path(entry.path).exists() and entry.metadata == {}
+
+
+def test_compiles(tmp_path):
+    import yaml
+
+    path = tmp_path / "promote.yaml"
+    compiler.Compiler().compile(promote, str(path))
+    spec = yaml.safe_load(path.read_text())["components"]["comp-promote"]
+    assert set(spec["inputDefinitions"]["artifacts"]) == {"model", "verdict", "report"}
+    assert set(spec["inputDefinitions"]["parameters"]) == {"registry", "model_name"}
+    assert set(spec["outputDefinitions"]["artifacts"]) == {"entry"}
