@@ -115,8 +115,8 @@ def fetch(uri: str | Path, dest_dir: str | Path) -> Path:
 
     A local path (or file:// URI) is returned as it is, nothing copied. An s3:// URI naming an
     object is downloaded to `dest_dir/<last segment>`; one naming a prefix is downloaded as a
-    folder of that name (keys that would escape it are refused). Raises EdgeoptError if nothing
-    is there.
+    folder of that name (keys that would escape it are refused); either replaces what was at
+    that local path. Raises EdgeoptError if nothing is there.
     """
     if not is_s3(uri):
         text = str(uri)
@@ -146,6 +146,10 @@ def fetch(uri: str | Path, dest_dir: str | Path) -> Path:
                 local = scratch.joinpath(*_safe_parts(rel, src))
                 local.parent.mkdir(parents=True, exist_ok=True)
                 client.download_file(src.bucket, src.join(rel).key, str(local))
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
             scratch.rename(target)
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)

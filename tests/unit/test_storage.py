@@ -46,6 +46,9 @@ def test_fetch_s3_object_and_folder(s3: S3Env, tmp_path):
         "saved_model.pb", "variables/variables.index"]
     assert (folder / "variables" / "variables.index").read_bytes() == b"idx"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["digits.npz", "saved"]
+    s3.client.delete_object(Bucket=s3.bucket, Key="in/saved/saved_model.pb")
+    assert fetch(f"s3://{s3.bucket}/in/saved", tmp_path) == folder  # a second fetch replaces the folder
+    assert [p.name for p in folder.iterdir()] == ["variables"]
 
 
 def test_fetch_s3_missing_object_bucket_or_key_escaping(s3: S3Env, tmp_path):
