@@ -167,15 +167,9 @@ class S3Registry:
     """A registry under an s3://bucket/prefix URI, reached through boto3."""
 
     def __init__(self, base: storage.S3Uri) -> None:
+        """EdgeoptError at once when no S3 credentials are configured."""
         self.base = base
-        self._client: Any = None
-
-    @property
-    def client(self) -> Any:
-        """The boto3 client, made on first use (EdgeoptError without credentials)."""
-        if self._client is None:
-            self._client = storage.s3_client()
-        return self._client
+        self.client = storage.s3_client()
 
     def versions(self, name: str) -> list[str]:
         """Complete versions of `name`, oldest first."""
