@@ -50,10 +50,8 @@ def quantize(model_dir: Path | str, data_path: Path | str, out_dir: Path | str, 
     x_test = source.check_samples(data.x_test, "x_test")
     calib = None
     if method == "int8":
-        calib = source.check_samples(data.calibration(calibration_samples), "calibration")
-        if len(calib) == 0:
-            raise EdgeoptError(f"dataset {data_path} has no calibration samples",
-                               "add samples to x_calib or x_train")
+        calib = source.check_samples(data.calibration(calibration_samples),
+                                     "x_calib" if data.x_calib is not None else "x_train")
 
     flatbuffer = to_tflite(source, method, calib)
     if method == "int8":

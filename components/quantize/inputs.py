@@ -29,7 +29,9 @@ class FloatSource:
     keras_model: Any = None
 
     def check_samples(self, x: np.ndarray, what: str) -> np.ndarray:
-        """`x` as float32 after checking that it fits the model input (EdgeoptError otherwise)."""
+        """`x` as float32 after checking that it is not empty and fits the model input (else EdgeoptError)."""
+        if len(x) == 0:
+            raise EdgeoptError(f"the dataset has no {what} samples", f"add samples to the {what} array")
         check_input_shape(x, self.info.input_shape, what)
         return np.asarray(x, dtype=np.float32)
 
