@@ -1,0 +1,182 @@
+"""Export a float Keras/SavedModel bundle to TFLite, ONNX and a TFLite Micro C array, with parity checks.
+
+Output directory::
+
+    <out_dir>/
+        tflite/   model.tflite + model.json   float32 TFLite
+        onnx/     model.onnx + model.json     ONNX (tf2onnx, opset ONNX_OPSET)
+        c_array/  model_data.cc, model_data.h + model.json (format c_array): the quantized
+                  bundle's model.tflite when one is given, else the float TFLite, as a C array
+        metrics.json
+
+Parity is measured on the first `samples` test inputs against the float model run by TensorFlow.
+The C array is parsed back from the source text and must be byte-identical to its .tflite.
+"""
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeopt.common.bundle import ModelInfo, parent_ref, read_bundle, write_bundle
+from edgeopt.common.datasets import load_dataset
+from edgeopt.common.errors import EdgeoptError
+from edgeopt.common.evaluate import parity
+from edgeopt.common.fsutil import atomic_dir
+from edgeopt.common.metrics import write_metrics
+from edgeopt.common.runtimes import predict_onnx, predict_tflite
+from edgeopt.quantize.core import to_tflite
+from edgeopt.quantize.inputs import FloatSource, open_float_source
+
+ONNX_OPSET = 13
+ARRAY_NAME = "g_model_data"
+SOURCE_FILE = "model_data.cc"
+HEADER_FILE = "model_data.h"
+BYTES_PER_LINE = 12
+
+
+def convert(model_dir: Path | str, data_path: Path | str, out_dir: Path | str,
+            quantized_dir: Path | str | None = None, samples: int = 64) -> dict[str, Any]:
+    """Write tflite/, onnx/ and c_array/ bundles under `out_dir` from the float bundle `model_dir`.
+
+    The C array holds the TFLite model of the tflite bundle `quantized_dir` when given, else the
+    float TFLite. Returns parity and size metrics (also written to `out_dir/metrics.json`).
+    Raises EdgeoptError for a bad bundle or dataset, or a model a converter cannot handle.
+    """
+    if samples < 1:
+        raise EdgeoptError(f"samples must be at least 1, not {samples}", "parity needs test inputs; 64 is typical")
+    source = open_float_source(model_dir, "convert")
+    quantized = _quantized_tflite(quantized_dir) if quantized_dir is not None else None
+    x = source.check_samples(load_dataset(data_path).x_test[:samples], "x_test")
+    reference = source.predict(x)
+    float_tflite = to_tflite(source, None)
+
+    with atomic_dir(out_dir) as scratch:
+        tflite_info = _tflite_bundle(scratch / "tflite", float_tflite, source)
+        onnx_info = _onnx_bundle(scratch / "onnx", source)
+        array_model, array_parent = (quantized if quantized else (float_tflite, tflite_info))
+        array_info = _c_array_bundle(scratch / "c_array", array_model, array_parent, source)
+
+        tflite_out = predict_tflite(scratch / "tflite" / tflite_info.file, x)
+        onnx_out = predict_onnx(scratch / "onnx" / onnx_info.file, x)
+        parsed = parse_c_array((scratch / "c_array" / SOURCE_FILE).read_text())
+        array_out = predict_tflite(parsed, x)
+        model_out = predict_tflite(array_model, x)
+        tflite_match, onnx_match = parity(tflite_out, reference), parity(onnx_out, reference)
+        metrics = {
+            "tflite_parity_max_abs_diff": tflite_match["max_abs_diff"],
+            "tflite_top1_agreement": tflite_match["top1_agreement"],
+            "tflite_size_bytes": tflite_info.size_bytes,
+            "onnx_parity_max_abs_diff": onnx_match["max_abs_diff"],
+            "onnx_top1_agreement": onnx_match["top1_agreement"],
+            "onnx_size_bytes": onnx_info.size_bytes,
+            "onnx_opset": ONNX_OPSET,
+            "c_array_bytes": len(parsed),
+            "c_array_source_bytes": array_info.size_bytes,
+            "c_array_identical": parsed == array_model and bool(np.array_equal(array_out, model_out)),
+            "c_array_precision": array_info.precision,
+            "c_array_top1_agreement": parity(array_out, reference)["top1_agreement"],
+            "source_size_bytes": source.info.size_bytes,
+            "samples": int(len(x)),
+        }
+        write_metrics(scratch, metrics)
+    return metrics
+
+
+def c_source(model: bytes, header: str = HEADER_FILE) -> str:
+    """C++ source defining `alignas(16) const unsigned char g_model_data[]` and `g_model_data_len`."""
+    lines = ["// TFLite model as a C array for TensorFlow Lite Micro; written by edgeopt convert.",
+             f'#include "{header}"', "",
+             f"alignas(16) const unsigned char {ARRAY_NAME}[] = {{"]
+    for start in range(0, len(model), BYTES_PER_LINE):
+        chunk = model[start:start + BYTES_PER_LINE]
+        lines.append("    " + ", ".join(f"0x{b:02x}" for b in chunk) + ",")
+    lines += ["};", f"const unsigned int {ARRAY_NAME}_len = {len(model)};", ""]
+    return "\n".join(lines)
+
+
+def c_header() -> str:
+    """The header declaring the model array and its length."""
+    guard = "EDGEOPT_MODEL_DATA_H_"
+    return "\n".join([f"#ifndef {guard}", f"#define {guard}", "",
+                      f"extern const unsigned char {ARRAY_NAME}[];",
+                      f"extern const unsigned int {ARRAY_NAME}_len;", "", f"#endif  // {guard}", ""])
+
+
+def parse_c_array(text: str) -> bytes:
+    """The bytes of `g_model_data` in C source written by `c_source`; ValueError if the length disagrees."""
+    body = re.search(rf"{ARRAY_NAME}\[\]\s*=\s*\{{(.*?)\}};", text, re.S)
+    length = re.search(rf"{ARRAY_NAME}_len\s*=\s*(\d+)\s*;", text)
+    if body is None or length is None:
+        raise ValueError(f"no {ARRAY_NAME} array or length in the C source")
+    data = bytes(int(h, 16) for h in re.findall(r"0x([0-9a-fA-F]{2})", body.group(1)))
+    if len(data) != int(length.group(1)):
+        raise ValueError(f"{ARRAY_NAME} holds {len(data)} bytes but {ARRAY_NAME}_len says {length.group(1)}")
+    return data
+
+
+def export_onnx(source: FloatSource, path: Path) -> None:
+    """Write the ONNX form of `source` to `path` with tf2onnx (opset ONNX_OPSET, dynamic batch)."""
+    import tf2onnx
+
+    from edgeopt.common.tfenv import tf
+
+    logging.getLogger("tf2onnx").setLevel(logging.WARNING)
+    spec = tf.TensorSpec([None, *source.info.input_shape[1:]], tf.float32, name="input")
+    try:
+        if source.keras_model is not None:
+            tf2onnx.convert.from_keras(source.keras_model, input_signature=(spec,), opset=ONNX_OPSET,
+                                       output_path=str(path))
+        else:
+            loaded = tf.saved_model.load(str(source.path))  # keeps the variables alive while tracing
+            serving = loaded.signatures["serving_default"]
+            arg = list(serving.structured_input_signature[1])[0]
+            output = list(serving.structured_outputs)[0]
+            function = tf.function(lambda x: serving(**{arg: x})[output])
+            tf2onnx.convert.from_function(function, input_signature=(spec,), opset=ONNX_OPSET,
+                                          output_path=str(path))
+    except Exception as exc:  # tf2onnx raises many types for unsupported graphs
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = lines[-1][:300] if lines else type(exc).__name__  # TF states the cause last
+        raise EdgeoptError(f"tf2onnx cannot convert the model to ONNX opset {ONNX_OPSET}: {reason}",
+                           "the model uses an operator tf2onnx does not support; replace that layer "
+                           "with a built-in one") from exc
+
+
+def _quantized_tflite(bundle_dir: Path | str) -> tuple[bytes, ModelInfo]:
+    info, path = read_bundle(bundle_dir)
+    if info.format != "tflite":
+        raise EdgeoptError(f"the quantized model {bundle_dir} is a {info.format} bundle, not tflite",
+                           "pass the bundle written by `edgeopt quantize`")
+    return path.read_bytes(), info
+
+
+def _tflite_bundle(bundle: Path, flatbuffer: bytes, source: FloatSource) -> ModelInfo:
+    bundle.mkdir()
+    (bundle / "model.tflite").write_bytes(flatbuffer)
+    return write_bundle(bundle, ModelInfo(
+        format="tflite", file="model.tflite", input_shape=source.info.input_shape,
+        output_shape=source.info.output_shape, sparsity=source.info.sparsity, stage="convert",
+        parent=parent_ref(source.info)))
+
+
+def _onnx_bundle(bundle: Path, source: FloatSource) -> ModelInfo:
+    bundle.mkdir()
+    export_onnx(source, bundle / "model.onnx")
+    return write_bundle(bundle, ModelInfo(
+        format="onnx", file="model.onnx", input_shape=source.info.input_shape,
+        output_shape=source.info.output_shape, sparsity=source.info.sparsity, stage="convert",
+        parent=parent_ref(source.info), details={"opset": ONNX_OPSET}))
+
+
+def _c_array_bundle(bundle: Path, model: bytes, parent: ModelInfo, source: FloatSource) -> ModelInfo:
+    bundle.mkdir()
+    (bundle / SOURCE_FILE).write_text(c_source(model))
+    (bundle / HEADER_FILE).write_text(c_header())
+    return write_bundle(bundle, ModelInfo(
+        format="c_array", file=SOURCE_FILE, precision=parent.precision, input_shape=source.info.input_shape,
+        output_shape=source.info.output_shape, sparsity=parent.sparsity, stage="convert",
+        parent=parent_ref(parent), extra_files={"header": HEADER_FILE},
+        details={"array": ARRAY_NAME, "array_bytes": len(model), "alignment": 16}))
