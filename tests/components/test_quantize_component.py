@@ -1,0 +1,21 @@
+"""The quantize KFP component, called as plain Python with stand-in artifacts."""
+
+import json
+
+from edgeopt.common.bundle import read_bundle
+from edgeopt.quantize.component import quantize
+
+
+def test_component_writes_bundle_and_logs_metrics(baseline, artifact, tmp_path):
+    bundle, data, base_metrics = baseline
+    out, metrics = artifact(tmp_path / "quantized"), artifact(tmp_path / "metrics.json")
+    quantize.python_func(model=artifact(bundle), dataset=artifact(data), quantized_model=out, metrics=metrics,
+                         method="int8", calibration_samples=50)
+    info, model_path = read_bundle(out.path)
+    assert model_path.name == "model.tflite" and info.precision == "int8"
+    assert out.metadata == {"format": "tflite", "precision": "int8"}
+    assert metrics.logged["size_bytes"] == info.size_bytes
+    assert metrics.logged["calibration_samples"] == 50
+    assert abs(metrics.logged["accuracy"] - base_metrics["accuracy"]) <= 0.03
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert written["method"] == "int8" and written["agreement"] == metrics.logged["agreement"]
