@@ -1,0 +1,1 @@
+"""distill: train a smaller student model to imitate the baseline (knowledge distillation)."""
