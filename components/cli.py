@@ -23,6 +23,9 @@ COMMANDS = {
     "simulate": ("edgeopt.device_simulate.cli", "predict latency, RAM and flash on a device"),
     "validate": ("edgeopt.validate_targets.cli", "check metrics against a targets file"),
     "promote": ("edgeopt.promote.cli", "push a passing model to the registry"),
+    "images": ("edgeopt.images_cli", "build (and push) the container images of the stages"),
+    "compile": ("edgeopt.compile_cli", "compile the pipeline to YAML naming your image registry"),
+    "submit": ("edgeopt.submit", "submit a compiled pipeline to Kubeflow Pipelines"),
 }
 BUNDLE_MARKERS = ("model.json", "metrics.json", "summary.json", "verdict.json", "report.json")
 
