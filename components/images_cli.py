@@ -142,7 +142,7 @@ def _build_one(client, context: Path, name: str, ref: str, args: argparse.Namesp
             if "Using cache" in line:
                 cached += 1
             if line.strip() and (not args.quiet or _is_step(line)):
-                print(f"    {line.rstrip()}", flush=True)
+                print(f"    {line.rstrip()}", file=sys.stderr, flush=True)
     return cached, steps
 
 
@@ -161,7 +161,7 @@ def _push(client, ref: str, quiet: bool) -> None:
                                "`podman login REGISTRY`) and check that --prefix names a repository you may write")
         status = chunk.get("status")
         if status and not quiet and "progress" not in chunk:
-            print(f"    {chunk.get('id', '')} {status}".rstrip(), flush=True)
+            print(f"    {chunk.get('id', '')} {status}".rstrip(), file=sys.stderr, flush=True)
 
 
 def render_table(results: list[dict[str, Any]]) -> str:

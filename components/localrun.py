@@ -83,4 +83,8 @@ def _runner(name: str):
 
     if name == "subprocess":
         return local.SubprocessRunner(use_venv=False)
-    raise EdgeoptError(f"unknown runner {name!r}", "use --runner subprocess")
+    if name == "docker":  # each stage in its own image, on Docker or podman (DOCKER_HOST)
+        from edgeopt.docker_runner import docker_runner
+
+        return docker_runner()
+    raise EdgeoptError(f"unknown runner {name!r}", "use --runner subprocess or --runner docker")

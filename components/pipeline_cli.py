@@ -27,8 +27,10 @@ def _common(parser: argparse.ArgumentParser, default_output: str) -> None:
                         help="magnitude-prune and fine-tune (default on)")
     parser.add_argument("--sparsity", type=float, default=0.5, help="pruning target sparsity (default 0.5)")
     parser.add_argument("--method", default="int8", help="quantization method: int8, dynamic, float16")
-    parser.add_argument("--runner", default="subprocess", choices=["subprocess"],
-                        help="kfp.local runner (default subprocess)")
+    parser.add_argument("--runner", default="subprocess", choices=["subprocess", "docker"],
+                        help="kfp.local runner: subprocess (default; this environment) or docker (each "
+                             "stage in its own image, on Docker or podman at DOCKER_HOST; "
+                             "`edgeopt images build` first)")
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
