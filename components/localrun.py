@@ -1,7 +1,9 @@
 """Run the `edge-optimize` pipeline on this machine through `kfp.local` and gather its results."""
 
+import contextlib
 import json
-import logging
+import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,28 +27,36 @@ class PipelineFailed(EdgeoptError):
 
 
 def run_pipeline(model: Path, data: Path, targets_text: str, out_dir: Path, params: dict[str, Any],
-                 runner: str = "subprocess") -> dict[str, Any]:
+                 runner: str = "subprocess", verbose: bool = False) -> dict[str, Any]:
     """Run `edge-optimize` locally with artifacts under `out_dir/pipeline-root`; return the summary.
 
     The summary has `stages` (list of {name, metrics}), `verdict` ({passed, checks, ...}) and
     `promoted` (registry URI of the new entry, or None), and is also written to `out_dir/summary.json`.
+    The full kfp.local log goes to `out_dir/pipeline.log`; stderr gets one line per task start and end.
     """
     from kfp import local
 
     from edgeopt.pipelines.edge_optimize import edge_optimize
+    from edgeopt.progress import ProgressLog
 
     root = (out_dir / "pipeline-root").resolve()
     root.mkdir(parents=True, exist_ok=True)
     before = set(root.iterdir())
     local.init(runner=_runner(runner), pipeline_root=str(root), raise_on_error=True)
-    logging.getLogger().setLevel(logging.INFO)
+    progress = ProgressLog(out_dir / "pipeline.log", verbose=verbose)
     try:
-        edge_optimize(model_uri=str(Path(model).resolve()), data_uri=str(Path(data).resolve()),
-                      targets=targets_text, **params)
+        with contextlib.redirect_stdout(progress), warnings.catch_warnings():
+            # the subprocess runner warns that stage images are not plain Python images: intended here
+            warnings.filterwarnings("ignore", message=".*non-Python base image.*")
+            edge_optimize(model_uri=str(Path(model).resolve()), data_uri=str(Path(data).resolve()),
+                          targets=targets_text, **params)
     except RuntimeError as exc:
+        print(progress.failure_excerpt(), file=sys.stderr)
         raise PipelineFailed(f"the pipeline stopped: {exc}",
-                             "read the failing task's log above; rerun that stage alone with `edgeopt <stage>`"
-                             ) from exc
+                             f"the task's log is above and in full in {out_dir / 'pipeline.log'}; "
+                             "rerun that stage alone with `edgeopt <stage>` to debug it") from exc
+    finally:
+        progress.close()
     runs = sorted(set(root.iterdir()) - before, key=lambda p: p.stat().st_mtime)
     if not runs:
         raise PipelineFailed(f"the pipeline wrote no run folder under {root}", "")

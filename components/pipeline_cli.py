@@ -26,16 +26,20 @@ def _common(parser: argparse.ArgumentParser, default_output: str) -> None:
     parser.add_argument("--prune", action=argparse.BooleanOptionalAction, default=True,
                         help="magnitude-prune and fine-tune (default on)")
     parser.add_argument("--sparsity", type=float, default=0.5, help="pruning target sparsity (default 0.5)")
+    parser.add_argument("--distill-epochs", type=int, default=10, help="distillation epochs (10; the demo uses 20)")
+    parser.add_argument("--prune-epochs", type=int, default=2, help="pruning fine-tuning epochs (2; the demo uses 4)")
     parser.add_argument("--method", default="int8", help="quantization method: int8, dynamic, float16")
     parser.add_argument("--runner", default="subprocess", choices=["subprocess", "docker"],
                         help="kfp.local runner: subprocess (default; this environment) or docker (each "
                              "stage in its own image, on Docker or podman at DOCKER_HOST; "
                              "`edgeopt images build` first)")
+    parser.add_argument("--verbose", action="store_true", help="echo the full kfp.local log")
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     _common(parser, "edgeopt-demo")
     parser.add_argument("--epochs", type=int, default=15, help="training epochs of the demo baseline")
+    parser.set_defaults(distill_epochs=20, prune_epochs=4)
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,12 +88,15 @@ def _run(model: Path, data: Path, targets: Path, args: argparse.Namespace) -> No
         "model_name": args.name,
         "registry": args.registry or str((out / "registry").resolve()),
         "distill_enabled": args.distill,
+        "distill_epochs": args.distill_epochs,
         "prune_enabled": args.prune,
+        "prune_epochs": args.prune_epochs,
         "target_sparsity": args.sparsity,
         "quantize_method": args.method,
     }
     _progress(f"running the edge-optimize pipeline (artifacts under {out / 'pipeline-root'})")
-    summary = run_pipeline(model, data, targets.read_text(), out, params, runner=args.runner)
+    summary = run_pipeline(model, data, targets.read_text(), out, params, runner=args.runner,
+                           verbose=args.verbose)
     print()
     print(render_summary(summary))
     print(f"\nsummary: {out / 'summary.json'}")

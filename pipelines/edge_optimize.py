@@ -17,7 +17,7 @@ from edgeopt.ingest.component import ingest
 from edgeopt.promote.component import promote
 from edgeopt.prune.component import prune
 from edgeopt.quantize.component import quantize
-from edgeopt.validate_targets.component import validate_targets
+from edgeopt.validate_targets.component import is_blessed, validate_targets
 
 COMPILED = Path(__file__).with_name("edge_optimize.yaml")
 
@@ -59,7 +59,10 @@ def edge_optimize(
                                candidate_metrics=quantized.outputs["metrics"],
                                simulation=simulated.outputs["report"], targets=targets,
                                fail_on_reject=fail_on_reject)
-    with dsl.If(verdict.outputs["passed"] == True, name="verdict-passed"):  # noqa: E712 (KFP condition)
+    # The gate reads the BLESSED marker through a single-output task: kfp.local (2.17) cannot
+    # evaluate a condition on a named output such as validate-targets' `passed`.
+    blessed = is_blessed(verdict=verdict.outputs["verdict"])
+    with dsl.If(blessed.output == True, name="verdict-passed"):  # noqa: E712 (KFP condition)
         promote(model=quantized.outputs["quantized_model"], verdict=verdict.outputs["verdict"],
                 report=verdict.outputs["report"], registry=registry, model_name=model_name)
 

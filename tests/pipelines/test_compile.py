@@ -26,7 +26,7 @@ def test_promotion_is_gated_on_the_verdict():
     spec = yaml.safe_load(COMPILED.read_text())
     tasks = spec["root"]["dag"]["tasks"]
     gate = next(t for t in tasks.values() if "triggerPolicy" in t)
-    assert "passed" in gate["triggerPolicy"]["condition"]
+    assert "is-blessed" in gate["triggerPolicy"]["condition"]
     inner = spec["components"][gate["componentRef"]["name"]]["dag"]["tasks"]
     assert set(inner) == {"promote"}
     assert "promote" not in tasks

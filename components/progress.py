@@ -1,0 +1,61 @@
+"""Short progress lines for a local pipeline run; the full kfp.local log goes to a file."""
+
+import re
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+STARTED = re.compile(r"Executing task '([^']+)'")
+FINISHED = re.compile(r"Task '([^']+)' finished with status (\w+)")
+
+
+class ProgressLog:
+    """A stdout stand-in: writes everything to `log_path`, echoes task starts and ends to `echo`.
+
+    With `verbose`, every line is echoed as well.
+    """
+
+    def __init__(self, log_path: Path, echo: TextIO = sys.stderr, verbose: bool = False) -> None:
+        self.log = open(log_path, "w", encoding="utf-8")
+        self.echo = echo
+        self.verbose = verbose
+        self._partial = ""
+        self._started: dict[str, float] = {}
+        self.tail: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        self._partial += text
+        *lines, self._partial = self._partial.split("\n")
+        for line in lines:
+            self._line(ANSI.sub("", line))
+        return len(text)
+
+    def flush(self) -> None:
+        self.log.flush()
+        self.echo.flush()
+
+    def close(self) -> None:
+        self.log.close()
+
+    def _line(self, line: str) -> None:
+        self.tail = (self.tail + [line])[-60:]
+        if self.verbose:
+            print(line, file=self.echo)
+            return
+        if m := STARTED.search(line):
+            self._started[m.group(1)] = time.monotonic()
+            print(f"    {m.group(1)} ...", file=self.echo, flush=True)
+        elif m := FINISHED.search(line):
+            task, status = m.groups()
+            seconds = time.monotonic() - self._started.get(task, time.monotonic())
+            mark = "done" if status == "SUCCESS" else status
+            print(f"    {task}: {mark} ({seconds:.1f} s)", file=self.echo, flush=True)
+
+    def failure_excerpt(self) -> str:
+        """The last error lines of the log, for a failed run."""
+        lines = [line for line in self.tail if line.strip()]
+        start = max((i for i, line in enumerate(lines) if line.lstrip().startswith("Traceback")), default=0)
+        return "\n".join(lines[start:][-25:])
