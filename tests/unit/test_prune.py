@@ -175,3 +175,29 @@ def test_mac_counter_fixes_open_input_dimensions():
     assert count_macs(model, (100, 5, 5, 2)) == count_macs(tiny_model((5, 5, 2)))
     sequence = keras.Sequential([keras.layers.Input((7, 5)), keras.layers.Dense(3)])
     assert count_macs(sequence) == (7 * 5 * 3, 7 * 5 * 3)
+
+
+@pytest.mark.parametrize("model, published", [("ic/resnet8_float.h5", 12.5e6),
+                                               ("vww/mobilenet_v1_025_vww96_float.h5", 7.5e6),
+                                               ("kws/dscnn_kws_savedmodel", 2.7e6),
+                                               ("ad/autoencoder_toycar_float.h5", 0.264e6)])
+def test_mac_counter_matches_mlperf_tiny_figures(mlperf, model, published):
+    """The MACs MLPerf Tiny publishes for its reference models (rounded to two or three digits)."""
+    macs, nonzero = count_macs(load_keras(mlperf / model))
+    assert macs == pytest.approx(published, rel=0.02) and nonzero <= macs
+
+
+@pytest.mark.slow
+def test_prune_resnet8_with_batchnorm_and_residuals(mlperf, tmp_path):
+    from edgeopt.common.datasets import Dataset, save_dataset
+    from edgeopt.quantize.inputs import bundle_from_path
+
+    rng = np.random.default_rng(0)
+    save_dataset(tmp_path / "data.npz", Dataset(
+        x_train=rng.random((256, 32, 32, 3), dtype=np.float32), y_train=rng.integers(0, 10, 256),
+        x_test=rng.random((64, 32, 32, 3), dtype=np.float32), y_test=rng.integers(0, 10, 64)))
+    bundle = bundle_from_path(mlperf / "ic" / "resnet8_float.h5", tmp_path / "src")
+    metrics = prune(bundle, tmp_path / "data.npz", tmp_path / "p", target_sparsity=0.5, epochs=1)
+    assert metrics["sparsity"] == pytest.approx(0.5, abs=0.01) and metrics["pruned_layers"] == 10
+    assert metrics["nonzero_macs"] == pytest.approx(0.5 * metrics["macs"], rel=0.01)
+    assert metrics["gzip_bytes"] < 0.75 * metrics["source_gzip_bytes"]
