@@ -21,6 +21,7 @@ from functools import reduce
 from operator import mul
 from typing import Any
 
+import numpy as np
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
 
 from edgeopt.common.errors import EdgeoptError
@@ -43,6 +44,7 @@ class Tensor:
     dtype: str
     nbytes: int
     constant: bool  # holds data in the flatbuffer (weights, biases, shape operands)
+    buffer: int = 0  # index of the flatbuffer buffer holding the data
 
     @property
     def elements(self) -> int:
@@ -70,6 +72,7 @@ class TfliteGraph:
     outputs: list[int]
     model_bytes: int
     subgraph_count: int
+    data: bytes = b""
 
     def tensor(self, index: int) -> Tensor | None:
         return self.tensors[index] if index >= 0 else None
@@ -101,6 +104,16 @@ class TfliteGraph:
                 return out.elements * k
         return 0
 
+    def constant_array(self, index: int) -> np.ndarray | None:
+        """The data of a constant int8 tensor as an array of its shape (a view, not a copy), else None."""
+        tensor = self.tensor(index)
+        if tensor is None or not tensor.constant or tensor.dtype != "int8":
+            return None
+        buf = fb.Model.GetRootAs(self.data, 0).Buffers(tensor.buffer)
+        if buf.DataLength() != tensor.nbytes:
+            return None
+        return buf.DataAsNumpy().view(np.int8).reshape(tensor.shape)
+
 
 def read_tflite(data: bytes, source: str = "model") -> TfliteGraph:
     """Parse .tflite flatbuffer bytes; EdgeoptError if they are not a TFLite model."""
@@ -131,7 +144,8 @@ def _read(data: bytes) -> TfliteGraph:
         dtype = _TYPE_NAMES.get(t.Type(), f"type{t.Type()}")
         nbytes = (_prod(shape) * _TYPE_BITS.get(dtype, 8) + 7) // 8
         tensors.append(Tensor(index=i, name=(t.Name() or b"").decode(errors="replace"), shape=shape,
-                              dtype=dtype, nbytes=nbytes, constant=t.Buffer() in buffers_with_data))
+                              dtype=dtype, nbytes=nbytes, constant=t.Buffer() in buffers_with_data,
+                              buffer=t.Buffer()))
     operators = []
     for k in range(sg.OperatorsLength()):
         op = sg.Operators(k)
@@ -150,7 +164,7 @@ def _read(data: bytes) -> TfliteGraph:
     return TfliteGraph(tensors=tensors, operators=operators,
                        inputs=[int(i) for i in sg.InputsAsNumpy()] if sg.InputsLength() else [],
                        outputs=[int(i) for i in sg.OutputsAsNumpy()] if sg.OutputsLength() else [],
-                       model_bytes=len(data), subgraph_count=model.SubgraphsLength())
+                       model_bytes=len(data), subgraph_count=model.SubgraphsLength(), data=data)
 
 
 def _options(op) -> dict[str, Any]:

@@ -1,0 +1,186 @@
+"""Per-operator work and its cycle cost on a Cortex-M core.
+
+Every operator is put in a kernel class (the CMSIS-NN / TFLite Micro kernel that runs it) and
+measured by its work: multiply-accumulates (MACs), activation bytes moved (non-constant inputs
+read plus outputs written) and weight bytes streamed. Its cycles on a core are
+
+    cycles = overhead * r_scalar + MACs * c_mac[class] * r_mac[class]
+             + act_bytes * c_byte[class] * r_byte + weight_bytes * c_weight[class] * r_mac[class]
+
+where `c_*` and `overhead` are the runtime's constants on the reference core (Cortex-M4F, fitted
+to MLPerf Tiny measurements by `edgeopt.device_simulate.fit`) and the `r_*` are the target core's
+cycle ratios to the Cortex-M4F, derived from its architecture (see `targets.yaml`). Only the
+fully connected kernel has a weight term: it reads every weight from flash once per inference
+(convolutions reuse theirs across output pixels, inside their per-MAC cost).
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edgeopt.device_simulate.tflite_model import Operator, TfliteGraph
+
+KERNEL_CLASSES = ("conv", "conv_1x1", "depthwise", "fully_connected", "elementwise", "pool", "softmax",
+                  "data_movement", "other")
+MAC_CLASSES = ("conv", "conv_1x1", "depthwise", "fully_connected")
+
+_ELEMENTWISE = {"ADD", "SUB", "MUL", "DIV", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "LOGISTIC", "TANH",
+                "RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "HARD_SWISH", "PRELU", "ELU", "QUANTIZE",
+                "DEQUANTIZE", "ABS", "NEG", "EXP", "LOG", "SQRT", "RSQRT", "SQUARE", "SIN", "COS", "FLOOR",
+                "CEIL", "ROUND", "CAST", "ADD_N", "SELECT_V2", "EQUAL", "NOT_EQUAL", "GREATER",
+                "GREATER_EQUAL", "LESS", "LESS_EQUAL", "LOGICAL_AND", "LOGICAL_OR", "LOGICAL_NOT",
+                "FLOOR_DIV", "FLOOR_MOD", "ZEROS_LIKE", "FILL", "L2_NORMALIZATION"}
+_POOL = {"AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D", "MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN",
+         "REDUCE_ALL", "ARG_MAX", "ARG_MIN"}
+_SOFTMAX = {"SOFTMAX", "LOG_SOFTMAX"}
+_DATA_MOVEMENT = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "CONCATENATION", "PAD", "PADV2", "MIRROR_PAD",
+                  "TRANSPOSE", "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V", "PACK", "UNPACK", "GATHER",
+                  "GATHER_ND", "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "DEPTH_TO_SPACE",
+                  "SPACE_TO_DEPTH", "BATCH_TO_SPACE_ND", "SPACE_TO_BATCH_ND", "BROADCAST_TO", "SHAPE",
+                  "REVERSE_V2", "TILE"}
+
+
+@dataclass(frozen=True)
+class OpWork:
+    """The work of one operator, independent of the target."""
+
+    index: int
+    opcode: str
+    kernel: str  # one of KERNEL_CLASSES
+    macs: int
+    act_bytes: int  # non-constant input bytes read + output bytes written
+    weight_bytes: int  # constant input bytes (weights, biases)
+    dtype: str  # type of the first activation input: int8, int16, float32, ...
+    output_shape: tuple[int, ...]
+    zero_filter_macs: int = 0  # MACs spent on output channels whose weights are all zero
+    scratch: dict[str, int] = field(default_factory=dict)  # CMSIS-NN scratch bytes by ISA: dsp, mve, c
+
+
+@dataclass(frozen=True)
+class CoreRatios:
+    """Cycle ratios of a core to the Cortex-M4F, per kind of work (see targets.yaml)."""
+
+    simd_mac: float  # CMSIS-NN matrix-multiply MAC loops (conv, 1x1 conv)
+    dw_mac: float  # CMSIS-NN depthwise MAC loops
+    fc_mac: float  # CMSIS-NN vector x matrix loops streaming weights (fully connected)
+    vector_byte: float  # CMSIS-NN per-element work: requantisation, elementwise, pooling
+    scalar: float  # plain C: per-operator overhead and reference kernels (CoreMark/MHz ratio)
+
+
+@dataclass(frozen=True)
+class KernelConstants:
+    """Cycles on the reference core per MAC, per activation byte and per weight byte streamed."""
+
+    mac: float = 0.0
+    byte: float = 0.0
+    weight: float = 0.0
+
+
+@dataclass(frozen=True)
+class CostConstants:
+    """A runtime's constants on the reference core."""
+
+    kernels: dict[str, KernelConstants]
+    overhead: float  # cycles per operator invocation (dispatch, kernel set-up)
+
+    def scaled(self, factors: dict[str, float]) -> "CostConstants":
+        """Constants with each kernel class's MAC and byte costs multiplied by `factors[class]`
+        (default 1); weight streaming is bound by the memory, not the kernel, and stays."""
+        return CostConstants({k: KernelConstants(v.mac * factors.get(k, 1.0), v.byte * factors.get(k, 1.0), v.weight)
+                              for k, v in self.kernels.items()}, self.overhead)
+
+
+def kernel_class(graph: TfliteGraph, op: Operator) -> str:
+    """The kernel class that runs `op` (CMSIS-NN's choice for convolutions)."""
+    if op.opcode == "CONV_2D":
+        weights = graph.tensor(op.inputs[1])
+        one_by_one = weights is not None and len(weights.shape) == 4 and weights.shape[1:3] == (1, 1)
+        if one_by_one and op.options.get("stride", (1, 1)) == (1, 1) and op.options.get("dilation", (1, 1)) == (1, 1):
+            return "conv_1x1"
+        return "conv"
+    if op.opcode == "TRANSPOSE_CONV":
+        return "conv"
+    if op.opcode == "DEPTHWISE_CONV_2D":
+        return "depthwise"
+    if op.opcode in ("FULLY_CONNECTED", "BATCH_MATMUL"):
+        return "fully_connected"
+    for name, group in (("elementwise", _ELEMENTWISE), ("pool", _POOL), ("softmax", _SOFTMAX),
+                        ("data_movement", _DATA_MOVEMENT)):
+        if op.opcode in group:
+            return name
+    return "other"
+
+
+def analyse(graph: TfliteGraph) -> list[OpWork]:
+    """The work of every operator of the primary subgraph, in execution order."""
+    works = []
+    for op in graph.operators:
+        inputs = [graph.tensor(i) for i in op.inputs]
+        activations = [t for t in inputs if t is not None and not t.constant]
+        outputs = [graph.tensors[i] for i in op.outputs]
+        kernel = kernel_class(graph, op)
+        macs = graph.macs(op)
+        works.append(OpWork(
+            index=op.index, opcode=op.opcode, kernel=kernel, macs=macs,
+            act_bytes=sum(t.nbytes for t in activations) + sum(t.nbytes for t in outputs),
+            weight_bytes=sum(t.nbytes for t in inputs if t is not None and t.constant),
+            dtype=activations[0].dtype if activations else (outputs[0].dtype if outputs else "int8"),
+            output_shape=outputs[0].shape if outputs else (),
+            zero_filter_macs=_zero_filter_macs(graph, op, kernel, macs),
+            scratch=_scratch(graph, op, kernel)))
+    return works
+
+
+def op_cycles(work: OpWork, constants: CostConstants, ratios: CoreRatios, scalar_only: bool = False) -> float:
+    """Cycles of one operator; `scalar_only` for plain-C kernels, which scale by the scalar ratio."""
+    k = constants.kernels.get(work.kernel, constants.kernels["other"])
+    mac_ratio = {"conv": ratios.simd_mac, "conv_1x1": ratios.simd_mac, "depthwise": ratios.dw_mac,
+                 "fully_connected": ratios.fc_mac}.get(work.kernel, ratios.simd_mac)
+    byte_ratio = ratios.vector_byte
+    if scalar_only:
+        mac_ratio = byte_ratio = ratios.scalar
+    return (constants.overhead * ratios.scalar + work.macs * k.mac * mac_ratio
+            + work.act_bytes * k.byte * byte_ratio + work.weight_bytes * k.weight * mac_ratio)
+
+
+def _zero_filter_macs(graph: TfliteGraph, op: Operator, kernel: str, macs: int) -> int:
+    """MACs of the output channels (filters) whose int8 weights are all zero."""
+    if kernel not in ("conv", "conv_1x1", "fully_connected") or op.opcode == "BATCH_MATMUL" or not macs:
+        return 0
+    weights = graph.constant_array(op.inputs[1])
+    if weights is None or weights.ndim < 2:
+        return 0
+    rows = weights.reshape(weights.shape[0], -1)
+    dead = int(np.count_nonzero(~rows.any(axis=1)))
+    return macs * dead // rows.shape[0]
+
+
+def _scratch(graph: TfliteGraph, op: Operator, kernel: str) -> dict[str, int]:
+    """Scratch buffer bytes the CMSIS-NN kernel requests, per instruction set (CMSIS-NN 6.x rules).
+
+    dsp: Armv7E-M / Armv8-M with the DSP extension; mve: Helium; c: no SIMD (Armv6-M, Armv7-M).
+    """
+    weights = graph.tensor(op.inputs[1]) if len(op.inputs) > 1 else None
+    if weights is None or len(weights.shape) != 4 or kernel not in ("conv", "depthwise"):
+        return {}
+    data = graph.tensors[op.inputs[0]]
+    cin = data.shape[-1] if data.shape else 1
+    kh, kw = weights.shape[1], weights.shape[2]
+    if kernel == "conv" and op.opcode == "CONV_2D":
+        cols = kh * kw * cin
+        im2col = 2 * (cols + (-cols) % 4) * 2  # two int16 columns, 4-aligned
+        return {"dsp": im2col, "c": im2col, "mve": 4 * ((cols + 15) // 16) * 16}
+    if kernel == "depthwise" and op.options.get("depth_multiplier", 1) == 1:
+        # 3x3 filters (padding <= 1) run arm_depthwise_conv_3x3_s8 on DSP cores, without scratch
+        dsp = 0 if (kh, kw) == (3, 3) else cin * kh * kw * 2
+        return {"dsp": dsp, "c": 0, "mve": 4 * 124 * kh * kw}  # CH_IN_BLOCK_MVE = 124
+    return {}
+
+
+def constants_from(spec: dict[str, Any]) -> CostConstants:
+    """CostConstants from their YAML form: {overhead: N, kernels: {class: {mac: x, byte: y, weight: z}}}."""
+    kernels = {name: KernelConstants(float(v.get("mac", 0.0)), float(v.get("byte", 0.0)),
+                                     float(v.get("weight", 0.0)))
+               for name, v in spec["kernels"].items()}
+    return CostConstants(kernels=kernels, overhead=float(spec["overhead"]))
