@@ -13,7 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of `edgeopt simulate`."""
     parser.add_argument("--model", required=True, help=".tflite file or tflite model bundle directory")
     parser.add_argument("--target", required=True, help="board name, or CORE@CLOCK such as cortex-m4f@80mhz")
-    parser.add_argument("--runtime", default="tflm-cmsis-nn", help="runtime profile (default: tflm-cmsis-nn)")
+    parser.add_argument("--runtime", default="tflm-cmsis-nn",
+                        help="runtime profile: tflm-cmsis-nn (default), tflm-v2.3.1-cmsis-nn, tflm-reference")
     parser.add_argument("--json", action="store_true", help="return the full report (layers included)")
     parser.add_argument("--output", help="directory that receives report.json and report.md")
 

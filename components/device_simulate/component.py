@@ -12,11 +12,13 @@ def device_simulate(model: Input[Model], report: Output[Metrics], report_md: Out
     """Predict how an int8 TFLite model runs on a microcontroller target.
 
     Inputs: `model`, a tflite model bundle (or .tflite file); `target`, a board name from the
-    catalog or `CORE@CLOCK` (e.g. `cortex-m4f@80mhz`); `runtime`, a runtime profile
-    (`tflm-cmsis-nn` or `tflm-reference`).
-    Outputs: `report`, the metrics `latency_ms`, `cycles`, `ram_bytes`, `flash_bytes`,
-    `arena_bytes`, `supported` (1/0), `energy_uj` where known, plus the whole report as JSON
-    (`reasons`, `layers`, `method`, `target`, `runtime`, ...); `report_md`, the report in Markdown.
+    catalog (e.g. `NUCLEO-L4R5ZI`) or `CORE@CLOCK` (e.g. `cortex-m4f@80mhz`); `runtime`, a runtime
+    profile: `tflm-cmsis-nn` (TFLite Micro with current CMSIS-NN kernels), `tflm-v2.3.1-cmsis-nn`
+    (the MLPerf Tiny v0.5 reference) or `tflm-reference` (portable reference kernels).
+    Outputs: `report`, the numeric metrics (`latency_ms`, `cycles`, `macs`, `ram_bytes`,
+    `arena_bytes`, `flash_bytes`, `supported` as 1/0, `energy_uj` where calibrated) logged on the
+    artifact, and the whole report as JSON at its path (`reasons`, `layers`, `bottlenecks`,
+    `method`, `target`, `core`, `runtime`, ...); `report_md`, the report in Markdown.
     Raises EdgeoptError for a missing or non-TFLite model, an unknown target or runtime.
     """
     from edgeopt.common.metrics import log_to_kfp
