@@ -425,8 +425,13 @@ def render_report(calibration: dict, full: Fit, predictions: list[Prediction], f
               "| prior weight | median abs error | max abs error |", "| --- | --- | --- |"]
     lines += [f"| {w:g} | {v['median_abs_pct']} % | {v['max_abs_pct']} % |" for w, v in sensitivity.items()]
     lines += ["", "## Fitted constants (all CMSIS-NN-class rows)", "",
-              "Shared constants on the Cortex-M4F, before the stack's scale (cycles per MAC or per activation "
-              "byte; `mac_ops.byte` is the per-byte cost of convolution, depthwise and fully connected):", "",
+              "Shared constants on the Cortex-M4F, before the stack's software scale (cycles per MAC, per "
+              "activation byte, or per weight byte streamed; `mac_ops.byte` is the per-byte cost of convolution, "
+              "depthwise and fully connected). The stack's scale multiplies all but `weight_stream.byte` (flash, "
+              "hardware) and, on CMSIS-NN-class stacks, `fully_connected.mac` (the same CMSIS-NN kernel in all of "
+              "them). Constants still at their prior are ones the four benchmarks barely exercise (elementwise, "
+              "pooling, softmax, data movement take under 3 % of any benchmark's time): the data does not "
+              "determine them.", "",
               "| constant | prior | fitted |", "| --- | --- | --- |"]
     lines += [f"| {name} | {PRIOR[name]:g} | {value:.3f} |" for name, value in full.constants().items()]
     lines += ["", "| stack | software scale | skips all-zero filters | overhead cycles/op |",

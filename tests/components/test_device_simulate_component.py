@@ -1,10 +1,12 @@
 """device-simulate KFP component, called through `python_func` with stand-in artifacts."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 
+from edgeopt.common.bundle import ModelInfo, write_bundle
 from edgeopt.device_simulate.component import device_simulate
 
 
@@ -36,4 +38,18 @@ def test_component_writes_metrics_and_markdown(tmp_path, artifact, dense_int8):
     assert report.logged["latency_ms"] == pytest.approx(saved["latency_ms"]) and saved["latency_ms"] > 0
     assert report.logged["supported"] == 1.0
     assert report.logged["ram_bytes"] == saved["ram_bytes"] > saved["arena_bytes"] > 0
-    assert "cortex-m4f@120mhz" in (tmp_path / "report.md").read_text()
+    markdown = (tmp_path / "report.md").read_text()
+    assert "cortex-m4f@120mhz" in markdown and "## Bottlenecks" in markdown
+
+
+def test_component_reads_a_bundle_for_a_board(tmp_path, artifact, dense_int8):
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    shutil.copy(dense_int8, bundle / "model.tflite")
+    write_bundle(bundle, ModelInfo(format="tflite", file="model.tflite", precision="int8", stage="quantize"))
+    report = artifact(tmp_path / "report.json")
+    device_simulate.python_func(model=artifact(bundle), report=report, report_md=artifact(tmp_path / "report.md"),
+                                target="NUCLEO-L4R5ZI", runtime="tflm-reference")
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["target"] == "NUCLEO-L4R5ZI" and saved["runtime"] == "tflm-reference"
+    assert saved["board_ram_bytes"] == 655360 and report.logged["energy_uj"] == pytest.approx(saved["energy_uj"])
