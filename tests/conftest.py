@@ -68,3 +68,7 @@ def mlperf() -> Path:
     if not (MLPERF / "ic" / "resnet8_float.h5").is_file():
         pytest.skip(f"MLPerf Tiny models not found at {MLPERF} (set EDGEOPT_MLPERF_DIR)")
     return MLPERF
+
+
+# the real S3-compatible server (moto) on 127.0.0.1, for registry and storage tests
+from s3server import s3, s3_endpoint  # noqa: E402,F401  (fixtures)

@@ -32,8 +32,8 @@ from edgeopt.common.fsutil import atomic_dir
 from edgeopt.common.keras_io import load_keras, save_keras
 from edgeopt.common.metrics import write_metrics
 from edgeopt.common.runtimes import predict_keras
-from edgeopt.prune.core import (check_training_args, classifier_from_logits, load_keras_bundle, load_labelled,
-                                output_activation, passthrough, shape_list)
+from edgeopt.common.training import (check_training_args, classifier_from_logits, load_keras_bundle,
+                                     load_labelled, output_activation, passthrough, shape_list)
 
 LEARNING_RATE = 3e-3  # Adam; the student starts from fresh weights
 

@@ -3,7 +3,7 @@
 import socket
 
 import pytest
-from s3server import S3Env, clear_aws_env, s3, s3_endpoint  # noqa: F401 (fixtures)
+from s3server import S3Env, clear_aws_env
 
 from edgeopt.common import storage
 from edgeopt.common.errors import EdgeoptError
