@@ -12,9 +12,9 @@
   TFLM cannot allocate, RAM or flash over the board's
 - `layers`: per operator cycles, ms, share, MACs, bytes, arena in use; `bottlenecks`: the top 5
 - `method`: the method, whether it is calibrated, and its measured error band
-- `target`, `core`, `core_facts`, `clock_mhz`, `runtime`, `board_ram_bytes`, `board_flash_bytes` (None for
-  CORE@CLOCK); `calibrated` (M4/M4F core with a calibrated runtime), `latency_loo_median_pct`,
-  `latency_loo_max_pct` (the runtime's calibration error), `notes`
+- `target`, `core`, `core_facts`, `clock_mhz`, `runtime`, `runtime_description`; `board_ram_bytes`,
+  `board_flash_bytes` (None for CORE@CLOCK); `calibrated` (M4/M4F core with a calibrated runtime),
+  `latency_loo_median_pct`, `latency_loo_max_pct` (the runtime's calibration error), `notes`
 """
 
 from pathlib import Path
@@ -77,6 +77,7 @@ def simulate(model: Path | str, target: str, runtime: str = "tflm-cmsis-nn") -> 
         "calibrated": prof.calibrated and tgt.core.name in CALIBRATED_CORES,
         "latency_loo_median_pct": prof.loo.get("median_abs_pct"), "latency_loo_max_pct": prof.loo.get("max_abs_pct"),
         "method": _method(tgt, prof, energy is not None), "core_facts": _core_facts(tgt),
+        "runtime_description": prof.description,
         "layers": layers, "bottlenecks": _bottlenecks(layers), "notes": notes,
     }
 
@@ -236,6 +237,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += [f"| {lay['index']} | {lay['op']} | {lay['kernel']} | {'x'.join(map(str, lay['output_shape']))} | "
               f"{lay['macs']:,} | {lay['cycles']:,} | {lay['ms']:.3f} | {lay['share']:.1%} | {lay['arena_bytes']:,} | "
               f"{lay['note']} |" for lay in report["layers"]]
-    lines += ["", "## Method", "", report["method"] + ".", ""]
+    lines += ["", "## Method", "", report["method"] + ".", "", f"Runtime {report['runtime']}: "
+              f"{report['runtime_description']}", ""]
     lines += [f"- {note}" for note in report["notes"]]
     return "\n".join(lines) + "\n"

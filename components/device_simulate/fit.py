@@ -5,23 +5,25 @@
 Inputs: `mlperf_tiny_calibration_m4f_120mhz.csv` (latency and energy of the four MLPerf Tiny
 benchmarks on the NUCLEO-L4R5ZI, Cortex-M4F @ 120 MHz, for several inference stacks) and the four
 official int8 models. Outputs, next to this module: `calibration.yaml` (the constants the simulator
-reads) and `CALIBRATION.md` (the method and the leave-one-out tables). `--check` refits and fails
-if the committed `calibration.yaml` differs.
+reads), `CALIBRATION.md` (the method and the leave-one-out tables) and the summary table in
+`README.md`. `--check` refits, writes nothing, and fails if any of the three differs.
 
 Model. Rows of one framework are one *stack* (several submissions of the same stack are merged by
-their median). Predicted cycles of benchmark m on stack s:
+their median). Predicted cycles of benchmark m on stack s, summed over its operators:
 
-    cycles = sum over operators of  overhead_s + a_s * (c_mac[k] * MACs + c_byte[k] * bytes)   (k not FC)
-                                              + b_s * (c_mac[FC] * MACs + c_byte[FC] * bytes)   (FC)
+    cycles = overhead_s + a_s * sum_k c_k * work_k  (scaled terms)  + sum_k c_k * work_k  (unscaled terms)
 
-The kernel-class constants `c` are shared by the CMSIS-NN-class stacks (they run the same
-CMSIS-NN kernels), each stack has a compute scale `a_s` (its software efficiency) and a fully
-connected scale `b_s` kept near 1 by a penalty (FC streams its weights from flash: hardware-bound,
-and the FC rows of all CMSIS-NN-class stacks agree within about 15 %). The constants are fitted in
-log space (least squares on log latency) with a weak pull towards the instruction-count prior
-`PRIOR`. Stacks whose compiler skips all-zero filters (`STACKS[...]["skips_zero_filters"]`) only
-pay for the MACs of filters with a non-zero weight; the VWW model has 42 % of its MACs in all-zero
-filters, so this decides their VWW latency.
+with work = MACs per kernel class, activation bytes per kernel group, and the weight bytes the fully
+connected kernel streams from flash. The constants `c` are shared by the CMSIS-NN-class stacks
+(they run the same CMSIS-NN kernels) and each stack has one software scale `a_s`. Unscaled: the
+flash streaming (hardware) and, on CMSIS-NN-class stacks, the fully connected MACs (one CMSIS-NN
+kernel; its measured cost agrees across these stacks within about 15 %, while their convolutions
+differ by 2x). Other stacks keep the shared constants and fit only `a_s`; their own fully connected
+kernel is scaled by `a_s` / (mean CMSIS-NN-class scale). The constants are fitted in log space
+(least squares on log latency) with a weak pull towards the instruction-count prior `PRIOR`.
+Stacks whose compiler skips all-zero filters (`STACKS[...]["skips_zero_filters"]`) only pay for the
+MACs of filters with a non-zero weight; the VWW model has 42 % of its MACs in all-zero filters, so
+this decides their VWW latency.
 
 Leave-one-out: each row (stack, benchmark) is predicted by a fit on all other rows. The bare model
 (one cycles-per-MAC constant per stack, the geometric mean over the stack's other rows) goes
