@@ -124,8 +124,9 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _build_one(client, context: Path, name: str, ref: str, args: argparse.Namespace) -> tuple[int, int]:
-    buildargs = ({"PYTHON_IMAGE": args.python_image} if name == BASE
-                 else {"BASE_IMAGE": base_image(args.prefix)})
+    buildargs = {"PYTHON_IMAGE": args.python_image}  # stage images install their stacks FROM it too
+    if name != BASE:
+        buildargs["BASE_IMAGE"] = base_image(args.prefix)
     stream = client.api.build(path=str(context), dockerfile=dockerfile(name), tag=ref, buildargs=buildargs,
                               rm=True, forcerm=True, pull=False, nocache=args.no_cache, decode=True,
                               labels={"org.opencontainers.image.version": IMAGE_TAG})

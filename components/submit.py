@@ -99,7 +99,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     params = parse_params(args.param)
     with tempfile.TemporaryDirectory() as tmp:
         package = _package(args, Path(tmp))
-        client = _client(args.host)
+        try:
+            client = _client(args.host)
+        except Exception as exc:  # kfp.Client checks /healthz: urllib3 MaxRetryError, ApiException
+            raise EdgeoptError(f"cannot reach Kubeflow Pipelines at {args.host}: {_short(exc)}",
+                               _api_hint(exc)) from exc
         try:
             result = client.create_run_from_pipeline_package(
                 str(package), arguments=params, run_name=args.run_name, experiment_name=args.experiment,
