@@ -229,3 +229,18 @@ def test_yaml_output_is_loadable_by_kfp(tmp_path):
     loaded = components.load_component_from_file(str(path))
     assert loaded.name == "edge-optimize"
     assert yaml.safe_load_all(path.read_text())
+
+
+def test_example_ci_workflow_compiles_and_submits():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / ".github/workflows/edgeopt-pipeline.yaml"
+    flow = yaml.safe_load(path.read_text())
+    (job,) = flow["jobs"].values()
+    runs = " ".join(step.get("run", "") for step in job["steps"])
+    assert "edgeopt images build --push --prefix" in runs
+    assert "edgeopt compile --prefix" in runs
+    assert "edgeopt submit --pipeline build/pipelines/edge_optimize.yaml" in runs and "--wait" in runs
+    submit = next(s for s in job["steps"] if "edgeopt submit" in s.get("run", ""))
+    assert "KF_PIPELINES_TOKEN" in submit["env"]  # the token from the environment, not the command line
+    assert "TOKEN" not in submit["run"]
