@@ -1,4 +1,5 @@
-"""`edgeopt convert`: export a float model to TFLite, ONNX and a C array, and check their parity."""
+"""`edgeopt convert`: export a float model to TFLite, ONNX (plain and ORT-optimized) and a C array, and
+check their parity; OpenVINO IR and a TensorRT engine where those runtimes are present."""
 
 import argparse
 import tempfile
@@ -18,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "default: the float TFLite")
     parser.add_argument("--samples", type=int, default=64, metavar="N",
                         help="test inputs used for the parity checks (default 64)")
-    parser.add_argument("--output", required=True, help="directory that receives tflite/, onnx/ and c_array/")
+    parser.add_argument("--output", required=True, help="directory that receives tflite/, onnx/, optimized/ and c_array/ (and openvino/, "
+                             "tensorrt/ where those runtimes are installed)")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -3,14 +3,22 @@
 Output directory::
 
     <out_dir>/
-        tflite/   model.tflite + model.json   float32 TFLite
-        onnx/     model.onnx + model.json     ONNX (tf2onnx, opset ONNX_OPSET)
-        c_array/  model_data.cc, model_data.h + model.json (format c_array): the quantized
-                  bundle's model.tflite when one is given, else the float TFLite, as a C array
+        tflite/    model.tflite + model.json   float32 TFLite
+        onnx/      model.onnx + model.json     ONNX (tf2onnx, opset ONNX_OPSET)
+        optimized/ model.onnx + model.json     the ONNX model as ONNX Runtime optimizes it offline
+                                               (level `formats.OPTIMIZATION_LEVEL`, standard ops only)
+        c_array/   model_data.cc, model_data.h + model.json (format c_array): the quantized
+                   bundle's model.tflite when one is given, else the float TFLite, as a C array
+        openvino/  model.xml + model.bin (no model.json): only when openvino is installed
+        tensorrt/  model.engine (no model.json): only with an NVIDIA GPU and TensorRT
         metrics.json
 
-Parity is measured on the first `samples` test inputs against the float model run by TensorFlow.
-The C array is parsed back from the source text and must be byte-identical to its .tflite.
+Parity is measured on the first `samples` test inputs: TFLite and ONNX against the float model
+run by TensorFlow, the optimized ONNX, OpenVINO and TensorRT against the ONNX model they come
+from (run by ONNX Runtime), the C array (parsed back from the source text, which must be
+byte-identical to its .tflite) against that .tflite. `metrics["formats"]` lists every format with
+its status (ok, or skipped with the reason: a missing optional runtime is never an error), path,
+bytes and parity; the flat keys before it stay as they were.
 """
 
 import logging
@@ -27,6 +35,7 @@ from edgeopt.common.evaluate import parity
 from edgeopt.common.fsutil import atomic_dir
 from edgeopt.common.metrics import write_metrics
 from edgeopt.common.runtimes import predict_onnx, predict_tflite
+from edgeopt.convert import formats as extra
 from edgeopt.quantize.core import to_tflite
 from edgeopt.quantize.inputs import FloatSource, open_float_source
 
@@ -56,15 +65,33 @@ def convert(model_dir: Path | str, data_path: Path | str, out_dir: Path | str,
     with atomic_dir(out_dir) as scratch:
         tflite_info = _tflite_bundle(scratch / "tflite", float_tflite, source)
         onnx_info = _onnx_bundle(scratch / "onnx", source)
+        onnx_model = scratch / "onnx" / onnx_info.file
+        optimized_info = _optimized_bundle(scratch / "optimized", onnx_model, onnx_info)
         array_model, array_parent = (quantized if quantized else (float_tflite, tflite_info))
         array_info = _c_array_bundle(scratch / "c_array", array_model, array_parent, source)
 
         tflite_out = predict_tflite(scratch / "tflite" / tflite_info.file, x)
-        onnx_out = predict_onnx(scratch / "onnx" / onnx_info.file, x)
+        onnx_out = predict_onnx(onnx_model, x)
+        optimized_out = predict_onnx(scratch / "optimized" / optimized_info.file, x)
         parsed = parse_c_array((scratch / "c_array" / SOURCE_FILE).read_text())
         array_out = predict_tflite(parsed, x)
         model_out = predict_tflite(array_model, x)
         tflite_match, onnx_match = parity(tflite_out, reference), parity(onnx_out, reference)
+        optimized_match = parity(optimized_out, onnx_out)
+        identical = parsed == array_model and bool(np.array_equal(array_out, model_out))
+        array_against = "quantized_tflite" if quantized else "tflite"
+        array_parity = {**extra.parity_against(array_out, model_out, array_against), "identical": identical}
+        listed = [
+            extra.entry("tflite", path="tflite/model.tflite", size=tflite_info.size_bytes,
+                        parity=extra.parity_against(tflite_out, reference, "float_model")),
+            extra.entry("onnx", path="onnx/model.onnx", size=onnx_info.size_bytes,
+                        parity=extra.parity_against(onnx_out, reference, "float_model")),
+            extra.entry("optimized", path="optimized/model.onnx", size=optimized_info.size_bytes,
+                        parity=extra.parity_against(optimized_out, onnx_out, "onnx")),
+            extra.entry("c_array", path=f"c_array/{SOURCE_FILE}", size=len(parsed), parity=array_parity),
+            extra.openvino(onnx_model, scratch, x, onnx_out),
+            extra.tensorrt(onnx_model, scratch, x, onnx_out),
+        ]
         metrics = {
             "tflite_parity_max_abs_diff": tflite_match["max_abs_diff"],
             "tflite_top1_agreement": tflite_match["top1_agreement"],
@@ -75,11 +102,17 @@ def convert(model_dir: Path | str, data_path: Path | str, out_dir: Path | str,
             "onnx_opset": ONNX_OPSET,
             "c_array_bytes": len(parsed),
             "c_array_source_bytes": array_info.size_bytes,
-            "c_array_identical": parsed == array_model and bool(np.array_equal(array_out, model_out)),
+            "c_array_identical": identical,
             "c_array_precision": array_info.precision,
             "c_array_top1_agreement": parity(array_out, reference)["top1_agreement"],
+            "optimized_parity_max_abs_diff": optimized_match["max_abs_diff"],
+            "optimized_top1_agreement": optimized_match["top1_agreement"],
+            "optimized_size_bytes": optimized_info.size_bytes,
+            "optimized_nodes": optimized_info.details["nodes"],
+            "onnx_nodes": optimized_info.details["source_nodes"],
             "source_size_bytes": source.info.size_bytes,
             "samples": int(len(x)),
+            "formats": listed,
         }
         write_metrics(scratch, metrics)
     return metrics
@@ -169,6 +202,15 @@ def _onnx_bundle(bundle: Path, source: FloatSource) -> ModelInfo:
         format="onnx", file="model.onnx", input_shape=source.info.input_shape,
         output_shape=source.info.output_shape, sparsity=source.info.sparsity, stage="convert",
         parent=parent_ref(source.info), details={"opset": ONNX_OPSET}))
+
+
+def _optimized_bundle(bundle: Path, onnx_model: Path, onnx_info: ModelInfo) -> ModelInfo:
+    bundle.mkdir()
+    details = extra.optimize_onnx(onnx_model, bundle / "model.onnx")
+    return write_bundle(bundle, ModelInfo(
+        format="onnx", file="model.onnx", input_shape=onnx_info.input_shape, output_shape=onnx_info.output_shape,
+        sparsity=onnx_info.sparsity, stage="convert", parent=parent_ref(onnx_info),
+        details={"opset": ONNX_OPSET, **details}))
 
 
 def _c_array_bundle(bundle: Path, model: bytes, parent: ModelInfo, source: FloatSource) -> ModelInfo:

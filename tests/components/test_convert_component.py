@@ -18,9 +18,13 @@ def test_component_writes_three_formats(baseline, artifact, tmp_path):
     out, metrics = artifact(tmp_path / "converted"), artifact(tmp_path / "metrics.json")
     convert.python_func(model=artifact(bundle), quantized_model=artifact(tmp_path / "q"), dataset=artifact(data),
                         converted=out, metrics=metrics, samples=16)
-    assert {read_bundle(tmp_path / "converted" / sub)[0].format for sub in ("tflite", "onnx", "c_array")} == {
-        "tflite", "onnx", "c_array"}
+    assert {read_bundle(tmp_path / "converted" / sub)[0].format for sub in ("tflite", "onnx", "optimized",
+                                                                           "c_array")} == {"tflite", "onnx", "c_array"}
     assert out.metadata["c_array_precision"] == "dynamic_int8"
+    assert out.metadata["formats"][:4] == ["tflite", "onnx", "optimized", "c_array"]
+    assert set(out.metadata["formats"][4:]) | set(out.metadata["skipped"]) == {"openvino", "tensorrt"}
+    assert all(reason for reason in out.metadata["skipped"].values())
+    assert metrics.logged["optimized_top1_agreement"] == 1.0
     assert metrics.logged["c_array_identical"] == 1.0 and metrics.logged["samples"] == 16
     assert metrics.logged["onnx_parity_max_abs_diff"] < 1e-3
     assert json.loads((tmp_path / "metrics.json").read_text())["c_array_identical"] is True

@@ -1,6 +1,7 @@
 """convert: float TFLite, ONNX and a C array, each checked against the float model with real runtimes."""
 
 import argparse
+import importlib.util
 import shutil
 import subprocess
 
@@ -67,17 +68,87 @@ def test_c_array_is_the_quantized_model(int8_bundle, converted):
 def test_sub_bundles_and_metrics_file(converted):
     out, metrics = converted
     formats = {}
-    for sub in ("tflite", "onnx", "c_array"):
+    for sub in ("tflite", "onnx", "optimized", "c_array"):
         info, path = read_bundle(out / sub)
         assert path.exists() and info.stage == "convert"
         formats[sub] = info
-    assert [formats[s].format for s in ("tflite", "onnx", "c_array")] == ["tflite", "onnx", "c_array"]
+    assert [formats[s].format for s in ("tflite", "onnx", "optimized", "c_array")] == [
+        "tflite", "onnx", "onnx", "c_array"]
     assert formats["c_array"].extra_files == {"header": "model_data.h"}
     assert formats["c_array"].parent["stage"] == "quantize"
     assert metrics["tflite_size_bytes"] == formats["tflite"].size_bytes
     assert metrics["onnx_size_bytes"] == formats["onnx"].size_bytes
+    assert metrics["optimized_size_bytes"] == formats["optimized"].size_bytes
     assert read_metrics(out) == metrics
-    assert sorted(p.name for p in out.iterdir()) == ["c_array", "metrics.json", "onnx", "tflite"]
+    expected = ["c_array", "metrics.json", "onnx", "optimized", "tflite"]
+    expected += [f["format"] for f in metrics["formats"] if f["format"] in ("openvino", "tensorrt")
+                 and f["status"] == "ok"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(expected)
+
+
+def test_optimized_onnx_keeps_standard_ops_and_parity(baseline, converted):
+    import onnx
+
+    out, metrics = converted
+    info, path = read_bundle(out / "optimized")
+    model = onnx.load(str(path))
+    assert {n.domain for n in model.graph.node} == {""}  # no ORT-only contrib operators
+    assert [o.domain for o in model.opset_import] == [""]
+    assert info.details["optimization_level"] == "basic" and info.parent == {
+        "stage": "convert", "format": "onnx", "precision": "float32", "size_bytes": metrics["onnx_size_bytes"]}
+    # ORT folded the Dense layers' MatMul + Add into Gemm: fewer nodes, same outputs
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("Gemm") == 2 and "MatMul" not in ops
+    assert metrics["optimized_nodes"] < metrics["onnx_nodes"] == len(onnx.load(str(out / "onnx" / "model.onnx")).graph.node)
+    x = load_dataset(baseline[1]).x_test[:64].astype(np.float32)
+    assert np.abs(predict_onnx(path, x) - predict_onnx(out / "onnx" / "model.onnx", x)).max() < 1e-5
+    assert metrics["optimized_parity_max_abs_diff"] < 1e-5 and metrics["optimized_top1_agreement"] == 1.0
+
+
+def test_formats_list_reports_every_format(converted):
+    out, metrics = converted
+    listed = {f["format"]: f for f in metrics["formats"]}
+    assert list(listed) == ["tflite", "onnx", "optimized", "c_array", "openvino", "tensorrt"]
+    for name in ("tflite", "onnx", "optimized", "c_array"):
+        entry = listed[name]
+        assert entry["status"] == "ok" and entry["reason"] is None
+        assert (out / entry["path"]).is_file() and entry["parity"]["top1_agreement"] == 1.0
+    assert listed["tflite"]["bytes"] == metrics["tflite_size_bytes"]
+    assert listed["tflite"]["parity"]["max_abs_diff"] == metrics["tflite_parity_max_abs_diff"]
+    assert listed["onnx"]["parity"]["against"] == "float_model" and listed["optimized"]["parity"]["against"] == "onnx"
+    assert listed["c_array"]["parity"] == {"against": "quantized_tflite", "max_abs_diff": 0.0, "top1_agreement": 1.0,
+                                           "snr_db": None, "identical": True}
+    if importlib.util.find_spec("openvino") is None:
+        assert listed["openvino"]["status"] == "skipped" and "openvino package is not installed" in (
+            listed["openvino"]["reason"])
+        assert not (out / "openvino").exists()
+    if shutil.which("nvidia-smi") is None:
+        assert listed["tensorrt"]["status"] == "skipped" and "no NVIDIA GPU" in listed["tensorrt"]["reason"]
+        assert listed["tensorrt"]["bytes"] is None and listed["tensorrt"]["parity"] is None
+
+
+def test_optional_formats_that_fail_are_skipped_not_raised(converted, monkeypatch, tmp_path):
+    """A broken OpenVINO or TensorRT install becomes a skipped entry with the reason, and no folder."""
+    import sys
+    import types
+
+    from edgeopt.convert import formats
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("unsupported operator Foo\nmore detail")
+
+    monkeypatch.setitem(sys.modules, "openvino", types.SimpleNamespace(convert_model=broken, __spec__=object()))
+    monkeypatch.setitem(sys.modules, "tensorrt", types.SimpleNamespace(Logger=broken, __spec__=object()))
+    monkeypatch.setattr(formats.importlib.util, "find_spec", lambda name: object())
+    monkeypatch.setattr(formats, "_no_gpu", lambda: None)
+    out, _ = converted
+    x = np.zeros((2, 8, 8, 1), np.float32)
+    ov = formats.openvino(out / "onnx" / "model.onnx", tmp_path, x, x)
+    trt = formats.tensorrt(out / "onnx" / "model.onnx", tmp_path, x, x)
+    assert ov == formats.entry("openvino", "skipped",
+                               "OpenVINO could not convert or run the model: unsupported operator Foo")
+    assert trt["status"] == "skipped" and trt["reason"].startswith("TensorRT could not build an engine: ")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="needs a C++ compiler")
@@ -168,4 +239,5 @@ def test_mlperf_resnet8_int8_and_convert(mlperf, tmp_path):
     metrics = convert(tmp_path / "model", tmp_path / "data.npz", tmp_path / "c", quantized_dir=tmp_path / "q",
                       samples=32)
     assert metrics["onnx_parity_max_abs_diff"] < 1e-3 and metrics["onnx_top1_agreement"] == 1.0
+    assert metrics["optimized_parity_max_abs_diff"] < 1e-4 and metrics["optimized_nodes"] < metrics["onnx_nodes"]
     assert metrics["c_array_identical"] is True and metrics["c_array_bytes"] == q["size_bytes"]

@@ -236,7 +236,7 @@ def test_mlperf_resnet8_static_qdq_via_convert(mlperf, tmp_path):
     np.savez(tmp_path / "random.npz", x_train=x[:200], x_test=x[200:])
     ingest(mlperf / "ic" / "resnet8_float.h5", tmp_path / "random.npz", tmp_path / "model", tmp_path / "data.npz")
     converted = convert(tmp_path / "model", tmp_path / "data.npz", tmp_path / "c", samples=16)
-    assert converted["onnx_top1_agreement"] == 1.0
+    assert converted["onnx_top1_agreement"] == 1.0 and converted["optimized_parity_max_abs_diff"] < 1e-4
     data = load_dataset(tmp_path / "data.npz")
     metrics = quantize_onnx(tmp_path / "c" / "onnx" / "model.onnx", data, tmp_path / "q", "static",
                             calibration_samples=200)
