@@ -66,7 +66,7 @@ def open_float_source(bundle_dir: Path | str, stage: str) -> FloatSource:
 def bundle_from_path(path: Path | str, tmpdir: Path | str) -> Path:
     """`path` itself when it is a bundle (holds model.json), else a bundle made from the user's model file.
 
-    A .h5/.keras file or SavedModel directory (or a .tflite file) is copied into a new bundle
+    A .h5/.keras file, SavedModel directory or .onnx file (or a .tflite file) is copied into a new bundle
     under `tmpdir`, which the caller owns and removes; its shapes are read from the loaded model.
     """
     path = Path(path)
@@ -77,6 +77,9 @@ def bundle_from_path(path: Path | str, tmpdir: Path | str) -> Path:
         detail_in, detail_out = _tflite_io(path)
         input_shape, output_shape = _signature(detail_in), _signature(detail_out)
         precision = np.dtype(detail_in["dtype"]).name
+    elif fmt == "onnx":
+        input_shape, output_shape = _onnx_io(path)
+        precision = "float32"
     elif fmt in FLOAT_FORMATS:
         model = load_keras(path)
         input_shape = [None if d is None else int(d) for d in model.input_shape]
@@ -95,6 +98,23 @@ def bundle_from_path(path: Path | str, tmpdir: Path | str) -> Path:
     write_bundle(bundle, ModelInfo(format=fmt, file=name, precision=precision, input_shape=input_shape,
                                    output_shape=output_shape, stage="user", details={"source": str(path)}))
     return bundle
+
+
+def _onnx_io(path: Path) -> tuple[list[int | None], list[int | None]]:
+    """Shapes of the first input and output of an ONNX model (symbolic dimensions as None)."""
+    import onnx
+
+    try:
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception as exc:  # onnx raises DecodeError and others for a bad file
+        raise EdgeoptError(f"cannot read the ONNX model {path}: {str(exc).splitlines()[0] if str(exc) else exc}",
+                           "check that the file is a complete .onnx model") from exc
+    initializers = {i.name for i in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in initializers]
+
+    def dims(value) -> list[int | None]:
+        return [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]
+    return dims(inputs[0]), dims(graph.output[0])
 
 
 def _tflite_io(path: Path) -> tuple[dict, dict]:

@@ -1,0 +1,164 @@
+"""Mixed precision int8 TFLite: chosen layers stay float, or the most sensitive ones until a budget is met.
+
+Everything starts from one calibrated model (`tflite_methods.calibrate`) and quantizes it again
+with a denylist of TFLite nodes (operator output tensor names) that stay float, as the
+converter's QuantizationDebugger does. Float operators sit between DEQUANTIZE and QUANTIZE.
+
+- Named (`select_nodes`): each requested entry is a Keras layer name (every operator computing
+  that layer, fused ones included), a TFLite operator type such as `SOFTMAX` (every operator of
+  that type) or an exact TFLite tensor name.
+- Automatic (`auto_float_nodes`): the sensitivity of each operator is the relative error of the
+  model's output (||q - f|| / ||f|| against the float model, on the sensitivity samples) when
+  only that operator is quantized and all others stay float. Operators are then put back in
+  float, most sensitive first, until the accuracy drop (float accuracy minus the quantized
+  model's, or 1 - top-1 agreement without labels, on the evaluation samples) is within the budget.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edgeopt.common.errors import EdgeoptError
+from edgeopt.common.runtimes import predict_tflite
+from edgeopt.quantize.fusions import Node, model_nodes
+from edgeopt.quantize.tflite_methods import float_ops_with_nodes, quantize_calibrated
+
+
+@dataclass
+class MixedResult:
+    """The mixed-precision flatbuffer, the nodes kept float with the reason for each, and the search."""
+
+    flatbuffer: bytes
+    float_layers: list[dict[str, Any]]
+    budget_met: bool | None = None
+    budget_reason: str = ""
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    sensitivity: list[dict[str, Any]] = field(default_factory=list)
+
+
+def quantizable_nodes(calibrated: bytes, known_layers: list[str] | None) -> list[Node]:
+    """The operators of the calibrated model, each a candidate to keep in float.
+
+    Their names are those the quantizer's denylist matches: the quantized model may rename an
+    output tensor (the model's output gets a "1" appended), so they are read before quantizing.
+    """
+    return model_nodes(calibrated, known_layers)
+
+
+def stayed_float(flatbuffer: bytes, nodes: list[Node]) -> list[bool]:
+    """Whether each of `nodes` computes in float in the quantized `flatbuffer`."""
+    floats = {name for _, name in float_ops_with_nodes(flatbuffer)}
+    return [n.name in floats or n.name + "1" in floats for n in nodes]
+
+
+def select_nodes(nodes: list[Node], requested: list[str]) -> dict[str, list[Node]]:
+    """The nodes each requested layer name / operator type / tensor name selects; EdgeoptError for a miss."""
+    chosen: dict[str, list[Node]] = {}
+    for entry in requested:
+        hits = [n for n in nodes if entry == n.name or entry == n.op or entry in n.layers]
+        if not hits:
+            layers = list(dict.fromkeys(name for n in nodes for name in n.layers))
+            ops = list(dict.fromkeys(n.op for n in nodes))
+            raise EdgeoptError(f"float layer {entry!r} matches no quantizable operator of the model",
+                               f"name a Keras layer ({', '.join(layers[:30]) or 'none recorded'}) or an "
+                               f"operator type ({', '.join(ops)})")
+        chosen[entry] = hits
+    return chosen
+
+
+def named_mixed(calibrated: bytes, nodes: list[Node], requested: list[str], io_type: str,
+                per_channel: bool) -> MixedResult:
+    """Keep the requested layers in float; every other operator int8."""
+    chosen = select_nodes(nodes, requested)
+    float_nodes = list(dict.fromkeys(n.name for hits in chosen.values() for n in hits))
+    flatbuffer = quantize_calibrated(calibrated, io_type, per_channel, float_nodes)
+    return MixedResult(flatbuffer, _requested_report(flatbuffer, chosen))
+
+
+def _requested_report(flatbuffer: bytes, chosen: dict[str, list[Node]]) -> list[dict[str, Any]]:
+    """One entry per requested layer; `stayed_float` False (and the reason says so) when the quantizer
+    quantized an operator anyway (e.g. one that must share its input's scale)."""
+    report = []
+    for entry, hits in chosen.items():
+        kept = stayed_float(flatbuffer, hits)
+        reason = "requested" if all(kept) else (
+            "requested, but the quantizer kept " + ", ".join(f"{n.op}:{_short(n)}" for n, k in zip(hits, kept) if not k)
+            + " integer")
+        report.append({"layer": entry, "operators": [f"{n.op}:{_short(n)}" for n in hits],
+                       "stayed_float": all(kept), "reason": reason})
+    return report
+
+
+def sensitivities(calibrated: bytes, nodes: list[Node], x: np.ndarray, reference: np.ndarray,
+                  per_channel: bool) -> list[dict[str, Any]]:
+    """Per node: relative output error and SNR (dB) when only that node is quantized; most sensitive first."""
+    names = [n.name for n in nodes]
+    result = []
+    for node in nodes:
+        others = [name for name in names if name != node.name]
+        out = predict_tflite(quantize_calibrated(calibrated, "float32", per_channel, others), x)
+        rel, snr = relative_error(out, reference)
+        result.append({"node": node, "relative_error": rel, "snr_db": snr})
+    return sorted(result, key=lambda r: -r["relative_error"])
+
+
+def auto_float_nodes(calibrated: bytes, nodes: list[Node], budget: float, io_type: str, per_channel: bool,
+                     sens_x: np.ndarray, sens_reference: np.ndarray, drop_of: Callable[[bytes], float],
+                     requested: list[str] | None = None) -> MixedResult:
+    """Keep the most sensitive operators float, one at a time, until `drop_of(model) <= budget`.
+
+    `drop_of` measures the accuracy drop of a candidate flatbuffer against the float model; the
+    `requested` layers stay float from the start. Returns the first model within the budget, or
+    the one with all operators float and `budget_met=False` with the reason when even that is not.
+    """
+    chosen = select_nodes(nodes, requested) if requested else {}
+    forced = list(dict.fromkeys(n.name for hits in chosen.values() for n in hits))
+    candidates = [n for n in nodes if n.name not in forced]
+    ranked = sensitivities(calibrated, candidates, sens_x, sens_reference, per_channel)
+    kept: list[str] = list(forced)
+    flatbuffer = quantize_calibrated(calibrated, io_type, per_channel, kept)
+    drop = drop_of(flatbuffer)
+    steps = [{"float_operators": len(kept), "accuracy_drop": drop}]
+    report: list[dict[str, Any]] = []
+    for rank, item in enumerate(ranked, 1):
+        if drop <= budget:
+            break
+        node, before = item["node"], drop
+        kept.append(node.name)
+        flatbuffer = quantize_calibrated(calibrated, io_type, per_channel, kept)
+        drop = drop_of(flatbuffer)
+        steps.append({"float_operators": len(kept), "accuracy_drop": drop, "added": f"{node.op}:{_short(node)}"})
+        snr = "n/a" if item["snr_db"] is None else f"{item['snr_db']:.1f} dB"
+        report.append({
+            "layer": ",".join(node.layers) or node.name, "operators": [f"{node.op}:{_short(node)}"],
+            "sensitivity_rank": rank, "relative_error": item["relative_error"], "snr_db": item["snr_db"],
+            "accuracy_drop_before": before, "accuracy_drop_after": drop,
+            "reason": (f"sensitivity rank {rank} of {len(ranked)}: quantizing only this operator gives "
+                       f"{item['relative_error']:.3g} relative output error (SNR {snr}); kept float to bring the "
+                       f"accuracy drop from {before:.4f} towards the budget {budget:.4f} (now {drop:.4f})")})
+    met = drop <= budget
+    reason = (f"accuracy drop {drop:.4f} <= budget {budget:.4f} with {len(kept)} of {len(nodes)} operators in float"
+              if met else
+              f"accuracy drop {drop:.4f} still exceeds the budget {budget:.4f} with all {len(nodes)} operators in "
+              "float: what is left is the quantization of the model's input and output, or a budget finer than "
+              "the evaluation set resolves; raise the budget or use --io-type float32")
+    table = [{"operator": f"{r['node'].op}:{_short(r['node'])}", "layers": r["node"].layers,
+              "relative_error": r["relative_error"], "snr_db": r["snr_db"]} for r in ranked]
+    return MixedResult(flatbuffer, _requested_report(flatbuffer, chosen) + report, met, reason, steps, table)
+
+
+def relative_error(outputs: np.ndarray, reference: np.ndarray) -> tuple[float, float | None]:
+    """||outputs - reference|| / ||reference|| and the SNR in dB (None when the outputs are identical)."""
+    a = outputs.reshape(len(outputs), -1).astype(np.float64)
+    b = reference.reshape(len(reference), -1).astype(np.float64)
+    noise, signal = float(np.sum((a - b) ** 2)), float(np.sum(b ** 2))
+    rel = float(np.sqrt(noise / signal)) if signal > 0 else float(np.sqrt(noise))
+    snr = float(10 * np.log10(signal / noise)) if noise > 0 and signal > 0 else None
+    return rel, snr
+
+
+def _short(node: Node) -> str:
+    """The node's layers when known, else its tensor name cut to 80 characters."""
+    return "+".join(node.layers) if node.layers else node.name[:80]
