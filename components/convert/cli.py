@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "default: the float TFLite")
     parser.add_argument("--samples", type=int, default=64, metavar="N",
                         help="test inputs used for the parity checks (default 64)")
-    parser.add_argument("--output", required=True, help="directory that receives tflite/, onnx/, optimized/ and c_array/ (and openvino/, "
+    parser.add_argument("--output", required=True,
+                        help="directory that receives tflite/, onnx/, optimized/ and c_array/ (and openvino/, "
                              "tensorrt/ where those runtimes are installed)")
 
 

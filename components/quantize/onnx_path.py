@@ -7,8 +7,9 @@ Methods (`METHODS` maps each to the precision recorded in model.json):
   weights per output channel and int8 activations, whose ranges are calibrated on up to
   `calibration_samples` samples of the dataset's calibration split with `calibration_method`:
   `minmax` (observed range), `entropy` (the threshold minimising the KL divergence, searched over
-  a histogram of ENTROPY_BINS bins) or `percentile` (99.999th percentile of |x|, symmetric). The model is first prepared with ORT's `quant_pre_process`
-  (shape inference and graph optimization), as ORT recommends.
+  a histogram of ENTROPY_BINS bins) or `percentile` (99.999th percentile of |x|, symmetric).
+  The model is first prepared with ORT's `quant_pre_process` (shape inference and graph
+  optimization), as ORT recommends.
 - `dynamic`: int8 weights (per channel), activations quantized at run time (uint8, ORT's only
   choice), float input and output; pre-processed like `static`.
 - `int4`: weight-only 4-bit block quantization (blocks of INT4_BLOCK_SIZE along K, symmetric) of

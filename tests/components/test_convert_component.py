@@ -30,6 +30,7 @@ def test_component_writes_three_formats(baseline, artifact, tmp_path):
     assert json.loads((tmp_path / "metrics.json").read_text())["c_array_identical"] is True
 
 
+@pytest.mark.slow  # 25-45 s: two kfp.local subprocess tasks, each importing TensorFlow
 @pytest.mark.filterwarnings("ignore:You may be attemping to run a task:RuntimeWarning")
 def test_quantize_then_convert_through_kfp_local(baseline, tmp_path, monkeypatch):
     from kfp import dsl, local

@@ -127,8 +127,9 @@ def _mlp_with_gemm(path: Path, batch: int | str) -> Path:
     rng = np.random.default_rng(0)
     w1 = rng.normal(0, 0.2, (32, 64)).astype(np.float32)
     w2 = rng.normal(0, 0.2, (32, 10)).astype(np.float32)
-    inits = [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(rng.normal(0, 0.1, 32).astype(np.float32), "b1"),
-             numpy_helper.from_array(w2, "w2"), numpy_helper.from_array(rng.normal(0, 0.1, 10).astype(np.float32), "b2")]
+    b1, b2 = rng.normal(0, 0.1, 32).astype(np.float32), rng.normal(0, 0.1, 10).astype(np.float32)
+    inits = [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(b1, "b1"),
+             numpy_helper.from_array(w2, "w2"), numpy_helper.from_array(b2, "b2")]
     nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], name="fc1", transB=1),
              helper.make_node("Relu", ["h"], ["r"]),
              helper.make_node("Gemm", ["r", "w2", "b2"], ["y"], name="fc2", beta=0.5)]
