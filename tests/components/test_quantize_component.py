@@ -19,3 +19,21 @@ def test_component_writes_bundle_and_logs_metrics(baseline, artifact, tmp_path):
     assert abs(metrics.logged["accuracy"] - base_metrics["accuracy"]) <= 0.03
     written = json.loads((tmp_path / "metrics.json").read_text())
     assert written["method"] == "int8" and written["agreement"] == metrics.logged["agreement"]
+
+
+def test_component_passes_mixed_options_and_logs_host_figures(baseline, artifact, tmp_path):
+    bundle, data, _ = baseline
+    out, metrics = artifact(tmp_path / "quantized"), artifact(tmp_path / "metrics.json")
+    quantize.python_func(model=artifact(bundle), dataset=artifact(data), quantized_model=out, metrics=metrics,
+                         method="mixed", calibration_samples=50, io_type="uint8", float_layers="conv2, fc1",
+                         latency_runs=10)
+    info, _ = read_bundle(out.path)
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert out.metadata == {"format": "tflite", "precision": "mixed_int8_float"}
+    assert [f["layer"] for f in written["float_layers"]] == ["conv2", "fc1"]
+    assert written["io_type"] == "uint8" and "accuracy_budget" not in written
+    assert info.details["float_layers"] == ["conv2", "fc1"]
+    for key in ("latency_ms_median", "latency_ms_p90", "peak_memory_bytes", "float_latency_ms_median",
+                "speedup_vs_float"):
+        assert metrics.logged[key] == written[key] and written[key] > 0
+    assert written["fusions"] and written["fusions"][0]["op"] == "CONV_2D"
