@@ -71,6 +71,12 @@ def quantize(model_dir: Path | str, data_path: Path | str, out_dir: Path | str, 
         raise EdgeoptError(f"unknown backend {backend!r}", f"use one of {', '.join(BACKENDS)}")
     info, _ = read_bundle(model_dir)
     if backend == "onnxruntime" or info.format == "onnx":
+        tflite_only = [name for name, used in (("io_type", io_type is not None), ("per_channel=False", not per_channel),
+                                               ("float_layers", bool(float_layers)),
+                                               ("accuracy_budget", accuracy_budget is not None)) if used]
+        if tflite_only:
+            raise EdgeoptError(f"{', '.join(tflite_only)} apply to the TFLite backend only",
+                               "drop them, or quantize the Keras/SavedModel form with --backend tflite")
         return _quantize_onnx(model_dir, info, data_path, out_dir, method, calibration_samples, calibration_method)
     io_type = _check_options(method, calibration_samples, io_type, per_channel, float_layers, accuracy_budget,
                              calibration_method, latency_runs)

@@ -265,6 +265,8 @@ def test_onnx_bundles_go_to_the_onnx_runtime_path(baseline, tmp_path, monkeypatc
     assert quantize(bundle, baseline[1], tmp_path / "q", method="int4", calibration_method="entropy")
     assert calls == [("model.onnx", "Dataset", tmp_path / "q", "static", "minmax", 50),
                      ("model.onnx", "Dataset", tmp_path / "q", "int4", "entropy", 200)]
+    with pytest.raises(EdgeoptError, match="io_type, float_layers apply to the TFLite backend only"):
+        quantize(bundle, baseline[1], tmp_path / "q", io_type="uint8", float_layers=["conv1"])
     with pytest.raises(EdgeoptError, match="unknown backend 'tvm'"):
         quantize(bundle, baseline[1], tmp_path / "q", backend="tvm")
 
