@@ -7,6 +7,7 @@ images/requirements/), named `PREFIX/edgeopt-<stage>:<version>`.
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -124,9 +125,8 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _build_one(client, context: Path, name: str, ref: str, args: argparse.Namespace) -> tuple[int, int]:
-    buildargs = {"PYTHON_IMAGE": args.python_image}  # stage images install their stacks FROM it too
-    if name != BASE:
-        buildargs["BASE_IMAGE"] = base_image(args.prefix)
+    buildargs = ({"PYTHON_IMAGE": args.python_image} if name == BASE
+                 else {"BASE_IMAGE": base_image(args.prefix)})
     stream = client.api.build(path=str(context), dockerfile=dockerfile(name), tag=ref, buildargs=buildargs,
                               rm=True, forcerm=True, pull=False, nocache=args.no_cache, decode=True,
                               labels={"org.opencontainers.image.version": IMAGE_TAG})
@@ -147,8 +147,11 @@ def _build_one(client, context: Path, name: str, ref: str, args: argparse.Namesp
     return cached, steps
 
 
+_STEP = re.compile(r"^(\[\d+/\d+\] )?(Step|STEP) \d+/\d+")
+
+
 def _is_step(line: str) -> bool:
-    return line.startswith("Step ") or line.startswith("STEP ")
+    return bool(_STEP.match(line))
 
 
 def _push(client, ref: str, quiet: bool) -> None:

@@ -48,14 +48,7 @@ def test_base_starts_from_a_python_image_given_as_build_arg():
 def test_stage_images_start_from_the_base(stage):
     text = (REPO / dockerfile(stage)).read_text()
     assert f"ARG BASE_IMAGE={base_image()}" in text
-    froms = re.findall(r"^FROM .*$", text, re.M)
-    assert froms[-1] == "FROM ${BASE_IMAGE}"  # the image itself
-    for line in froms[:-1]:  # stacks installed apart, copied in
-        assert re.fullmatch(r"FROM \$\{PYTHON_IMAGE\} AS (\w+)", line), line
-        stack = line.split()[-1]
-        assert f"COPY --from={stack} /opt/stack/ /opt/edgeopt/lib/python3.11/site-packages/" in text
-    if len(froms) > 1:
-        assert f"ARG PYTHON_IMAGE={PYTHON_IMAGE}" in text
+    assert re.findall(r"^FROM .*$", text, re.M) == ["FROM ${BASE_IMAGE}"]
 
 
 @pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.parent.name)
@@ -67,20 +60,20 @@ def test_images_end_as_a_numeric_non_root_user(path):
     assert uid.isdigit() and int(uid) != 0, f"last USER is {last}"
 
 
-def test_stack_layers_are_identical_wherever_they_are_used():
-    """Same instructions from the same FROM: each stack is installed once, then comes from the cache."""
-    blocks: dict[str, set[tuple[str, ...]]] = {}
-    for stage in STAGES:
-        text = (REPO / dockerfile(stage)).read_text()
-        head = [ln for ln in text.split("\nFROM ")[0].splitlines() if ln.startswith("ARG ")]
-        for block in re.findall(r"^(FROM \$\{PYTHON_IMAGE\} AS \w+\n(?:(?!FROM ).*\n)*?)\n", text, re.M):
-            name = block.split()[3]
-            blocks.setdefault(name, set()).add((*head, block))
-    assert set(blocks) == {"tf", "convert", "simulate", "s3"}
-    for name, variants in blocks.items():
-        assert len(variants) == 1, name
-    tf_users = [s for s in STAGES if "COPY --from=tf " in (REPO / dockerfile(s)).read_text()]
-    assert tf_users == list(TF_STAGES)
+def test_tensorflow_layers_are_identical_in_every_tensorflow_stage():
+    """Same instructions in the same order on the same base: installed once, then from the cache.
+
+    (Not a separate build stage copied in with COPY --from: podman re-hashes the 2.3 GB copied on
+    every build, which made a fully cached build of the images take four minutes instead of seconds.)
+    """
+    blocks = set()
+    for stage in TF_STAGES:
+        lines = [ln for ln in (REPO / dockerfile(stage)).read_text().splitlines() if ln and not ln.startswith("#")]
+        start = lines.index("COPY images/requirements/tf.txt /tmp/requirements/tf.txt")
+        blocks.add(tuple(lines[:start + 3]))  # ARG, FROM, USER 0, COPY, RUN (2 lines)
+    assert len(blocks) == 1
+    users = [s for s in STAGES if "images/requirements/tf.txt" in (REPO / dockerfile(s)).read_text()]
+    assert users == list(TF_STAGES)
 
 
 def test_heavy_dependencies_go_only_where_needed():
@@ -89,10 +82,10 @@ def test_heavy_dependencies_go_only_where_needed():
 
     assert stacks("quantize") == stacks("prune") == stacks("distill") == {"tf"}
     assert stacks("convert") == {"tf", "convert"}
-    assert stacks("ingest") == {"tf", "s3"}  # s3:// model and data URIs
+    assert stacks("ingest") == {"tf", "simulate", "s3"}  # target check (device catalog), s3:// inputs
     assert stacks("device-simulate") == {"simulate"}
     assert stacks("promote") == {"s3"}
-    assert stacks("validate-targets") == set()
+    assert stacks("validate-targets") == {"simulate"}  # the device catalog resolves target names
 
 
 def test_stack_requirements_are_pinned_and_up_to_date():
