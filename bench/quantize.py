@@ -206,7 +206,7 @@ def targets(rows: list[dict]) -> list[dict]:
                            (mine["snr_db"] or 0) >= (ref["snr_db"] or 0),
                            f"{mine['snr_db']:.1f} dB vs {ref['snr_db']:.1f} dB"))
         checks.append(("speed-up >= official", mine["speedup"] >= ref["speedup"],
-                       f"{mine['speedup']:.2f}x vs {ref['speedup']:.2f}x"))
+                       f"{mine['speedup']:.3f}x vs {ref['speedup']:.3f}x"))
         out += [{"model": name, "target": t, "passed": bool(p), "measured": m} for t, p, m in checks]
     return out
 
