@@ -26,6 +26,9 @@ from edgeopt.quantize.fusions import Node, model_nodes
 from edgeopt.quantize.tflite_methods import float_ops_with_nodes, quantize_calibrated
 
 
+TOLERANCE = 1e-9  # accuracy drops are differences of fractions: 0.05 may come out as 0.050000000000000044
+
+
 @dataclass
 class MixedResult:
     """The mixed-precision flatbuffer, the nodes kept float with the reason for each, and the search."""
@@ -123,7 +126,7 @@ def auto_float_nodes(calibrated: bytes, nodes: list[Node], budget: float, io_typ
     steps = [{"float_operators": len(kept), "accuracy_drop": drop}]
     report: list[dict[str, Any]] = []
     for rank, item in enumerate(ranked, 1):
-        if drop <= budget:
+        if drop <= budget + TOLERANCE:
             break
         node, before = item["node"], drop
         kept.append(node.name)
@@ -138,7 +141,7 @@ def auto_float_nodes(calibrated: bytes, nodes: list[Node], budget: float, io_typ
             "reason": (f"sensitivity rank {rank} of {len(ranked)}: quantizing only this operator gives "
                        f"{item['relative_error']:.3g} relative output error (SNR {snr}); kept float to bring the "
                        f"accuracy drop from {before:.4f} towards the budget {budget:.4f} (now {drop:.4f})")})
-    met = drop <= budget
+    met = drop <= budget + TOLERANCE
     reason = (f"accuracy drop {drop:.4f} <= budget {budget:.4f} with {len(kept)} of {len(nodes)} operators in float"
               if met else
               f"accuracy drop {drop:.4f} still exceeds the budget {budget:.4f} with all {len(nodes)} operators in "

@@ -115,6 +115,7 @@ def _outlier_model(tmp_path, rng):
     that layer lose the others, so it is the sensitive one."""
     from edgeopt.common.tfenv import keras
 
+    keras.utils.set_random_seed(0)
     inp = keras.layers.Input((8, 8, 1))
     h = keras.layers.Flatten(name="flat")(inp)
     h = keras.layers.Dense(32, activation="relu", name="wide")(h)
@@ -136,7 +137,8 @@ def test_auto_mixed_meets_the_budget_by_keeping_the_sensitive_layer_float(tmp_pa
     bundle, data = _outlier_model(tmp_path, np.random.default_rng(0))
     plain = quantize(bundle, data, tmp_path / "int8", latency_runs=0)
     assert plain["agreement"] < 0.9  # the outlier hurts plain int8
-    metrics = quantize(bundle, data, tmp_path / "q", method="mixed", accuracy_budget=0.02, latency_runs=0)
+    metrics = quantize(bundle, data, tmp_path / "q", method="mixed", accuracy_budget=0.02, io_type="float32",
+                       latency_runs=0)
     assert metrics["budget_met"] is True and "<= budget 0.0200" in metrics["budget_reason"]
     assert metrics["sensitivity"][0]["layers"] == ["wide"]
     first = metrics["float_layers"][0]
@@ -156,6 +158,7 @@ def test_auto_mixed_reports_why_a_budget_cannot_be_met(tmp_path):
     whatever stays float inside, so no choice of float layers meets a zero budget."""
     from edgeopt.common.tfenv import keras
 
+    keras.utils.set_random_seed(1)
     rng = np.random.default_rng(1)
     inp = keras.layers.Input((16,))
     model = keras.Model(inp, keras.layers.Dense(10, name="head")(inp))
