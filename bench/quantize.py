@@ -83,10 +83,10 @@ def smooth_fields(n: int, shape: tuple[int, ...], seed: int, lo: float, hi: floa
     """`n` smooth random fields of `shape`, low-pass filtered along every axis, spread over [lo, hi]."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, *shape))
+    kernel = np.ones(3) / 3
     for axis in range(1, x.ndim):
         if x.shape[axis] > 2:
-            kernel = np.ones(3) / 3
-            x = np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="same"), axis, x)
+            x = np.apply_along_axis(np.convolve, axis, x, kernel, mode="same")
     x = (x - x.mean(axis=tuple(range(1, x.ndim)), keepdims=True))
     x = x / (np.abs(x).max(axis=tuple(range(1, x.ndim)), keepdims=True) + 1e-9)  # [-1, 1] per sample
     centre = rng.uniform(0.3, 0.7, size=(n,) + (1,) * len(shape))
