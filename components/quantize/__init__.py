@@ -1,1 +1,1 @@
-"""quantize: turn a float Keras/SavedModel bundle into a TFLite model (int8, dynamic range or float16)."""
+"""quantize: turn a float Keras/SavedModel (or ONNX) bundle into a quantized model: TFLite int8, int16x8, dynamic range, float16, mixed precision or QAT, or ONNX Runtime static/dynamic/int4/float16."""

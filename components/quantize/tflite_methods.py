@@ -179,7 +179,7 @@ def conversion_error(exc: BaseException, method: str | None) -> EdgeoptError:
 
 
 def named_operators(text: str) -> list[str]:
-    names = re.findall(r"'(?:tf|tfl)\.(\w+)' op", text)
+    names = re.findall(r"'(?:tf|tfl)\.(\w+)' op", text) + re.findall(r"not yet supported for op: '(\w+)'", text)
     for group in re.findall(r"TF Select ops: ([\w, ]+)", text):
         names += [n.strip() for n in group.split(",") if n.strip()]
     return list(dict.fromkeys(names))

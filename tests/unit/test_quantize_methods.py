@@ -286,3 +286,15 @@ def test_cli_passes_the_new_options(monkeypatch, tmp_path):
     assert seen == {"method": "mixed", "calibration_samples": 200, "io_type": "uint8", "per_channel": False,
                     "float_layers": ["conv1", "SOFTMAX"], "accuracy_budget": 0.01, "qat_epochs": 2,
                     "backend": "tflite", "calibration_method": "minmax", "latency_runs": 0}
+
+
+def test_int16x8_names_the_operator_without_a_16x8_kernel(digits_npz, tmp_path):
+    from edgeopt.common.tfenv import keras, tf
+
+    inp = keras.layers.Input((8, 8, 1))
+    hidden = tf.math.sin(keras.layers.Dense(8)(keras.layers.Flatten()(inp)))
+    bundle = _keras_bundle(tmp_path / "b", keras.Model(inp, keras.layers.Dense(10, activation="softmax")(hidden)))
+    with pytest.raises(EdgeoptError, match="int16x8 TFLite: operator.s. SIN not supported") as err:
+        quantize(bundle, digits_npz, tmp_path / "q", method="int16x8", latency_runs=0)
+    assert "--method dynamic" in err.value.hint and "--float-layers" in err.value.hint
+    assert not (tmp_path / "q").exists()
