@@ -18,7 +18,7 @@ COMMANDS = {
     "ingest": ("edgeopt.ingest.cli", "check a model and dataset and measure the baseline"),
     "distill": ("edgeopt.distill.cli", "distill a teacher into a smaller student"),
     "prune": ("edgeopt.prune.cli", "magnitude-prune and fine-tune a Keras model"),
-    "quantize": ("edgeopt.quantize.cli", "quantize to TFLite (int8, dynamic, float16)"),
+    "quantize": ("edgeopt.quantize.cli", "quantize: TFLite int8, int16x8, dynamic, float16, mixed, QAT; ONNX Runtime QDQ, dynamic, int4, float16"),
     "convert": ("edgeopt.convert.cli", "convert to TFLite, ONNX and a C array, with parity checks"),
     "simulate": ("edgeopt.device_simulate.cli", "predict latency, RAM and flash on a device"),
     "validate": ("edgeopt.validate_targets.cli", "check metrics against a targets file"),
