@@ -31,23 +31,47 @@ FORWARDED_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKE
 LOG_TIMEOUT_S = 3600  # longest silence of a task's log before we stop following it and just wait
 
 
-def docker_runner(**container_run_args: Any):
+def docker_runner(require_images: bool = True, **container_run_args: Any):
     """A `kfp.local.DockerRunner` with edgeopt's container handling installed (see the module doc).
 
-    Raises EngineUnavailable (exit code 2, with a hint) when no engine answers at DOCKER_HOST.
+    Raises EngineUnavailable (exit code 2, with a hint) when no engine answers at DOCKER_HOST, and
+    EdgeoptError when `require_images` and a stage image is missing: both before any task runs.
     """
     from kfp import local
     from kfp.local import docker_task_handler
 
     from edgeopt.engine import connect
 
-    connect(timeout=10).close()  # fail now, clearly, rather than inside the first task
+    client = connect(timeout=30)
+    try:
+        if require_images:
+            check_images(client)
+    finally:
+        client.close()
     docker_task_handler.run_docker_container = run_container
     environment = {name: os.environ[name] for name in FORWARDED_ENV if os.environ.get(name)}
     environment.update(container_run_args.pop("environment", {}) or {})
     if environment:
         container_run_args["environment"] = environment
     return local.DockerRunner(**container_run_args)
+
+
+def check_images(client) -> None:
+    """EdgeoptError naming the stage images the engine does not have."""
+    import docker
+
+    from edgeopt.common.errors import EdgeoptError
+    from edgeopt.images import STAGES, image_for
+
+    missing = []
+    for stage in STAGES:
+        try:
+            client.images.get(image_for(stage))
+        except docker.errors.ImageNotFound:
+            missing.append(image_for(stage))
+    if missing:
+        raise EdgeoptError(f"{len(missing)} stage image(s) are not built: {', '.join(missing)}",
+                           "build them first: `edgeopt images build` (the same engine, DOCKER_HOST)")
 
 
 def run_container(client, image: str, command: list[str], volumes: dict[str, Any], **run_args: Any) -> int:

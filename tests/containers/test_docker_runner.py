@@ -85,3 +85,18 @@ def test_runner_refuses_without_engine(monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/engine.sock")
     with pytest.raises(EngineUnavailable, match="no container engine is reachable"):
         docker_runner()
+
+
+def test_runner_names_missing_images(engine, stage_images):
+    from edgeopt.common.errors import EdgeoptError
+    from edgeopt.docker_runner import check_images
+
+    check_images(engine)  # all there
+    engine.images.get(stage_images["promote"]).tag("localhost/edgeopt-promote", "keep-for-test")
+    engine.images.remove(stage_images["promote"])
+    try:
+        with pytest.raises(EdgeoptError, match="edgeopt-promote.* not built|not built: .*edgeopt-promote"):
+            check_images(engine)
+    finally:
+        engine.images.get("localhost/edgeopt-promote:keep-for-test").tag(*stage_images["promote"].rsplit(":", 1))
+        engine.images.remove("localhost/edgeopt-promote:keep-for-test")
