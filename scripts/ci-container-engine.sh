@@ -96,11 +96,13 @@ if ! podman image exists "$PY_IMAGE"; then
 fi
 
 # 4. podman's Docker-compatible API
+started_pid=""
 if ! api_answers "$SOCKET"; then
   rm -f "$SOCKET"
   say "starting podman system service on unix://$SOCKET (log $LOG)"
   nohup podman system service --time=0 "unix://$SOCKET" >"$LOG" 2>&1 &
   echo $! > "$SOCKET.pid"
+  started_pid=$!
   for _ in $(seq 1 50); do api_answers "$SOCKET" && break; sleep 0.2; done
   api_answers "$SOCKET" || { say "podman's API did not come up; see $LOG"; exit 1; }
 fi
@@ -110,3 +112,5 @@ podman run --rm --user 10001:10001 "$PY_IMAGE" python3 -c 'import venv, ssl' >/d
 say "ready: podman $(podman version --format '{{.Client.Version}}'), base $PY_IMAGE"
 echo "export DOCKER_HOST=unix://$SOCKET"
 echo "export EDGEOPT_PYTHON_IMAGE=$PY_IMAGE"
+# the API service this run started (stop it when done: kill "$EDGEOPT_ENGINE_PID"); empty if it was running
+echo "export EDGEOPT_ENGINE_PID=${started_pid:-}"
