@@ -31,13 +31,14 @@ BUNDLE_MARKERS = ("model.json", "metrics.json", "summary.json", "verdict.json", 
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The argument parser; only `command`'s module is imported (all when None)."""
+    """The argument parser; only `command`'s module is imported, so that each stage image needs
+    only its own dependencies (with no command, none is imported)."""
     parser = argparse.ArgumentParser(prog="edgeopt", description=__doc__)
     parser.add_argument("--version", action="version", version=f"edgeopt {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_text) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)
-        if command in (None, name):
+        if command == name:
             mod = importlib.import_module(module)
             add = getattr(mod, f"add_{name}_arguments", None) or mod.add_arguments
             add(sp)

@@ -26,7 +26,7 @@ OUT = REPO / "images" / "requirements"
 STACKS = {
     "base": (["numpy", "pyyaml"], []),
     "tf": (["tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "h5py"], ["base"]),
-    "convert": (["tf2onnx", "onnx", "onnxruntime"], ["base", "tf"]),
+    "convert": (["tf2onnx", "onnx", "onnxruntime", "onnx-ir"], ["base", "tf"]),
     "simulate": (["tflite-micro"], ["base"]),
     "s3": (["boto3"], ["base"]),
 }

@@ -14,12 +14,16 @@ fully connected kernel has a weight term: it reads every weight from flash once 
 (convolutions reuse theirs across output pixels, inside their per-MAC cost).
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeopt.device_simulate.tflite_model import Operator, TfliteGraph
+if TYPE_CHECKING:  # the flatbuffer schema (tflite-micro) is needed only to cost a model
+    from edgeopt.device_simulate.tflite_model import Operator, TfliteGraph
+
 
 KERNEL_CLASSES = ("conv", "conv_1x1", "depthwise", "fully_connected", "elementwise", "pool", "softmax",
                   "data_movement", "other")
