@@ -2,8 +2,8 @@
 
 Prints seconds per stage and, measured in the same run, the ratio of the quantize stage's time
 to a bare `TFLiteConverter` int8 call on the same model and calibration data (the stage also
-loads the model, checks inputs and measures accuracy with LiteRT). Compare ratios between runs,
-not seconds: these machines are noisy.
+converts a float reference, checks inputs, measures accuracy with LiteRT and host latency).
+Compare ratios between runs, not seconds: these machines are noisy.
 
     python bench/stages.py [--mlperf DIR] [--repeats N]
 """
@@ -95,7 +95,8 @@ def bench_model(label: str, model_file: Path, data: Path, work: Path, repeats: i
         print(f"  {name:18s} {seconds:8.2f} s")
     print(f"  {'bare TFLiteConverter':18s} {bare:8.2f} s")
     print(f"  quantize stage / bare converter: {statistics.median(q_times) / bare:.2f}x "
-          f"(median of {repeats}; the stage also loads the model, checks the data and measures it with LiteRT;"
+          f"(median of {repeats}; the stage also converts a float reference for the speed-up, checks the data, "
+          "measures accuracy with LiteRT and host latency in child processes;"
           f" int8 accuracy {q_metrics['accuracy']:.3f})")
 
 
