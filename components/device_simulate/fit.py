@@ -407,10 +407,9 @@ def render_loo_summary(calibration: dict) -> str:
 def render_report(calibration: dict, full: Fit, predictions: list[Prediction], features: Features,
                   sensitivity: dict[float, dict]) -> str:
     """CALIBRATION.md: what was fitted and the leave-one-out tables."""
-    loo = calibration["loo"]
     lines = ["# Device-simulate calibration", "",
-             "Written by `python -m edgeopt.device_simulate.fit` from `/work/shared/refdata/"
-             "mlperf_tiny_calibration_m4f_120mhz.csv` (MLPerf Tiny, NUCLEO-L4R5ZI, Cortex-M4F @ 120 MHz) and "
+             "Written by `python -m edgeopt.device_simulate.fit` from `refdata/"
+             "mlperf_tiny_calibration_m4f_120mhz.csv` of the shared data folder (MLPerf Tiny, NUCLEO-L4R5ZI, Cortex-M4F @ 120 MHz) and "
              "the four official int8 MLPerf Tiny models. Do not edit by hand; re-run the script.", "",
              "## Leave-one-out latency error", "",
              "Each row (stack, benchmark) is predicted by a fit that did not see it. *Bare* is one cycles-per-MAC "
