@@ -25,6 +25,9 @@ class FakeArtifact:
         self.logged[name] = value
         self.metadata[name] = value
 
+    def log_confusion_matrix(self, categories: list[str], matrix: list[list[int]]) -> None:
+        self.metadata["confusionMatrix"] = {"categories": categories, "matrix": matrix}
+
 
 @pytest.fixture
 def artifact():

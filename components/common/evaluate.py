@@ -22,3 +22,18 @@ def parity(outputs: np.ndarray, reference: np.ndarray) -> dict[str, float]:
         "top1_agreement": float(np.mean(a.argmax(-1) == b.argmax(-1))) if a.shape[1] > 1 else 1.0,
         "snr_db": float(10 * np.log10(signal / noise)) if noise > 0 and signal > 0 else None,
     }
+
+
+MAX_CONFUSION_CLASSES = 100
+
+
+def confusion_matrix(outputs: np.ndarray, labels: np.ndarray) -> list[list[int]] | None:
+    """Counts [true class][predicted class] of class scores `outputs` (N, C) against `labels`;
+    None when C is over MAX_CONFUSION_CLASSES (not a classifier, e.g. an autoencoder)."""
+    scores = outputs.reshape(len(outputs), -1)
+    classes = scores.shape[1]
+    if classes > MAX_CONFUSION_CLASSES or len(labels) == 0 or int(labels.max()) >= classes:
+        return None
+    matrix = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(matrix, (labels.astype(np.int64), scores.argmax(-1)), 1)
+    return matrix.tolist()

@@ -1,14 +1,14 @@
 """KFP component: quantize the float model (TFLite or ONNX Runtime)."""
 
 from kfp import dsl
-from kfp.dsl import Dataset, Input, Metrics, Model, Output
+from kfp.dsl import ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
 from edgeopt.images import image_for
 
 
 @dsl.component(base_image=image_for("quantize"), install_kfp_package=False)
 def quantize(model: Input[Model], dataset: Input[Dataset], quantized_model: Output[Model],
-             metrics: Output[Metrics], method: str = "int8", calibration_samples: int = 200,
+             metrics: Output[Metrics], confusion: Output[ClassificationMetrics], method: str = "int8", calibration_samples: int = 200,
              io_type: str = "", per_channel: bool = True, float_layers: str = "",
              accuracy_budget: float = -1.0, qat_epochs: int = 2, backend: str = "tflite",
              calibration_method: str = "minmax", latency_runs: int = 50):
@@ -20,8 +20,9 @@ def quantize(model: Input[Model], dataset: Input[Dataset], quantized_model: Outp
     uint8, int16 or float32. per_channel: False for one weight scale per tensor. float_layers:
     comma-separated layers kept float (mixed). accuracy_budget: largest accuracy drop for mixed's
     automatic search (negative: off). qat_epochs: fine-tuning epochs for qat.
-    Outputs: `quantized_model` (bundle with the model, model.json, metrics.json) and `metrics`
-    (accuracy, agreement, size_bytes, latency_ms_median, speedup_vs_float, float_layers, fusions, ...).
+    Outputs: `quantized_model` (bundle with the model, model.json, metrics.json), `metrics`
+    (accuracy, agreement, size_bytes, latency_ms_median, speedup_vs_float, float_layers, fusions, ...)
+    and `confusion`, the confusion matrix on x_test (empty for models that are not classifiers).
     """
     from edgeopt.common.bundle import read_bundle
     from edgeopt.common.metrics import log_to_kfp
@@ -35,3 +36,6 @@ def quantize(model: Input[Model], dataset: Input[Dataset], quantized_model: Outp
     info, _ = read_bundle(quantized_model.path)
     quantized_model.metadata.update({"format": info.format, "precision": info.precision})
     log_to_kfp(metrics, result)
+    if result.get("confusion_matrix"):
+        matrix = result["confusion_matrix"]
+        confusion.log_confusion_matrix([str(c) for c in range(len(matrix))], matrix)

@@ -31,7 +31,7 @@ import numpy as np
 from edgeopt.common.bundle import ModelInfo, parent_ref, read_bundle, write_bundle
 from edgeopt.common.datasets import Dataset, load_dataset
 from edgeopt.common.errors import EdgeoptError
-from edgeopt.common.evaluate import accuracy, parity
+from edgeopt.common.evaluate import accuracy, confusion_matrix, parity
 from edgeopt.common.fsutil import atomic_dir
 from edgeopt.common.metrics import write_metrics
 from edgeopt.common.runtimes import predict_tflite
@@ -134,6 +134,7 @@ def quantize(model_dir: Path | str, data_path: Path | str, out_dir: Path | str, 
             "precision": info.precision,
             "accuracy": accuracy(outputs, labels),
             "float_accuracy": accuracy(reference, labels),
+            "confusion_matrix": confusion_matrix(outputs, labels),
             "labels": data.labels if data.y_test is not None else "float_model",
             "agreement": match["top1_agreement"],
             "snr_db": match["snr_db"],

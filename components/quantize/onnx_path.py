@@ -40,7 +40,7 @@ import numpy as np
 from edgeopt.common.bundle import METADATA_FILE, ModelInfo, parent_ref, read_bundle, write_bundle
 from edgeopt.common.datasets import Dataset, check_input_shape
 from edgeopt.common.errors import EdgeoptError
-from edgeopt.common.evaluate import accuracy, parity
+from edgeopt.common.evaluate import accuracy, confusion_matrix, parity
 from edgeopt.common.fsutil import atomic_dir
 from edgeopt.common.metrics import write_metrics
 
@@ -114,6 +114,7 @@ def quantize_onnx(onnx_path: Path, data: Dataset, out_dir: Path, method: str, ca
             "runtime": "onnxruntime",
             "accuracy": accuracy(outputs, labels),
             "float_accuracy": accuracy(reference, labels),
+            "confusion_matrix": confusion_matrix(outputs, labels),
             "labels": data.labels if data.y_test is not None else "float_model",
             "agreement": match["top1_agreement"],
             "snr_db": match["snr_db"],

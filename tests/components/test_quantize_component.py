@@ -9,8 +9,9 @@ from edgeopt.quantize.component import quantize
 def test_component_writes_bundle_and_logs_metrics(baseline, artifact, tmp_path):
     bundle, data, base_metrics = baseline
     out, metrics = artifact(tmp_path / "quantized"), artifact(tmp_path / "metrics.json")
+    confusion = artifact(tmp_path / "confusion")
     quantize.python_func(model=artifact(bundle), dataset=artifact(data), quantized_model=out, metrics=metrics,
-                         method="int8", calibration_samples=50)
+                         confusion=confusion, method="int8", calibration_samples=50)
     info, model_path = read_bundle(out.path)
     assert model_path.name == "model.tflite" and info.precision == "int8"
     assert out.metadata == {"format": "tflite", "precision": "int8"}
@@ -19,13 +20,17 @@ def test_component_writes_bundle_and_logs_metrics(baseline, artifact, tmp_path):
     assert abs(metrics.logged["accuracy"] - base_metrics["accuracy"]) <= 0.03
     written = json.loads((tmp_path / "metrics.json").read_text())
     assert written["method"] == "int8" and written["agreement"] == metrics.logged["agreement"]
+    matrix = confusion.metadata["confusionMatrix"]["matrix"]
+    assert confusion.metadata["confusionMatrix"]["categories"] == [str(c) for c in range(10)]
+    assert sum(map(sum, matrix)) == written["num_test"]
+    assert sum(matrix[c][c] for c in range(10)) / written["num_test"] == written["accuracy"]
 
 
 def test_component_passes_mixed_options_and_logs_host_figures(baseline, artifact, tmp_path):
     bundle, data, _ = baseline
     out, metrics = artifact(tmp_path / "quantized"), artifact(tmp_path / "metrics.json")
     quantize.python_func(model=artifact(bundle), dataset=artifact(data), quantized_model=out, metrics=metrics,
-                         method="mixed", calibration_samples=50, io_type="uint8", float_layers="conv2, fc1",
+                         confusion=artifact(tmp_path / "confusion"), method="mixed", calibration_samples=50, io_type="uint8", float_layers="conv2, fc1",
                          latency_runs=10)
     info, _ = read_bundle(out.path)
     written = json.loads((tmp_path / "metrics.json").read_text())
