@@ -50,3 +50,17 @@ def test_rejected_model_is_not_promoted(tmp_path, digits_model_file, digits_npz)
     assert summary["promoted"] is None
     assert not any((out / "registry").rglob("metadata.json"))
     assert "REJECTED" in proc.stdout
+
+
+def test_failing_task_stops_the_run_with_its_error(tmp_path, digits_model_file, digits_npz):
+    targets = tmp_path / "targets.yaml"
+    targets.write_text("target: cortex-m4f@80mhz\n")
+    out = tmp_path / "out"
+    proc = edgeopt("run", "--model", digits_model_file, "--data", digits_npz, "--targets", targets,
+                   "--output", out, "--no-prune", "--method", "int3")
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "the pipeline stopped" in proc.stderr and "quantize" in proc.stderr
+    assert "int3" in proc.stderr  # the task's own error is shown, not only KFP's status line
+    assert (out / "pipeline.log").is_file()
+    assert not (out / "summary.json").exists()
+    assert not any((out / "registry").rglob("metadata.json"))
