@@ -31,14 +31,14 @@ import numpy as np
 from edgeopt.common.bundle import ModelInfo, parent_ref, read_bundle, write_bundle
 from edgeopt.common.datasets import Dataset, load_dataset
 from edgeopt.common.errors import EdgeoptError
-from edgeopt.common.evaluate import accuracy, confusion_matrix, parity
+from edgeopt.common.evaluate import accuracy, parity, quality
 from edgeopt.common.fsutil import atomic_dir
 from edgeopt.common.metrics import write_metrics
 from edgeopt.common.runtimes import predict_tflite
 from edgeopt.quantize import tflite_methods as tm
 from edgeopt.quantize.fusions import fusions as find_fusions
 from edgeopt.quantize.inputs import FloatSource, open_float_source
-from edgeopt.quantize.mixed import MixedResult, auto_float_nodes, named_mixed, quantizable_nodes, relative_error
+from edgeopt.quantize.mixed import MixedResult, auto_float_nodes, named_mixed, quantizable_nodes
 
 METHODS = {"int8": "int8", "dynamic": "dynamic_int8", "float16": "float16", "int16x8": "int16x8",
            "mixed": "mixed_int8_float", "qat": "int8"}
@@ -115,7 +115,6 @@ def quantize(model_dir: Path | str, data_path: Path | str, out_dir: Path | str, 
         _check_fully_quantized(flatbuffer, method)
 
     outputs = predict_tflite(flatbuffer, x_test)
-    match = parity(outputs, reference)
     io = tm.io_details(flatbuffer)
     float_tflite = to_tflite(source, None)
     perf = _host_performance(flatbuffer, float_tflite, x_test, latency_runs)
@@ -132,14 +131,8 @@ def quantize(model_dir: Path | str, data_path: Path | str, out_dir: Path | str, 
             "method": method,
             "backend": "tflite",
             "precision": info.precision,
-            "accuracy": accuracy(outputs, labels),
-            "float_accuracy": accuracy(reference, labels),
-            "confusion_matrix": confusion_matrix(outputs, labels),
+            **quality(outputs, reference, labels),
             "labels": data.labels if data.y_test is not None else "float_model",
-            "agreement": match["top1_agreement"],
-            "snr_db": match["snr_db"],
-            "relative_error": relative_error(outputs, reference)[0],
-            "max_abs_diff": match["max_abs_diff"],
             "size_bytes": info.size_bytes,
             "source_size_bytes": source.info.size_bytes,
             "compression_ratio": source.info.size_bytes / info.size_bytes,

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from edgeopt.common.errors import EdgeoptError
+from edgeopt.common.evaluate import parity
 from edgeopt.common.runtimes import predict_tflite
 from edgeopt.quantize.fusions import Node, model_nodes
 from edgeopt.quantize.tflite_methods import float_ops_with_nodes, quantize_calibrated
@@ -102,8 +103,8 @@ def sensitivities(calibrated: bytes, nodes: list[Node], x: np.ndarray, reference
     for node in nodes:
         others = [name for name in names if name != node.name]
         out = predict_tflite(quantize_calibrated(calibrated, "float32", per_channel, others), x)
-        rel, snr = relative_error(out, reference)
-        result.append({"node": node, "relative_error": rel, "snr_db": snr})
+        match = parity(out, reference)
+        result.append({"node": node, "relative_error": match["relative_error"], "snr_db": match["snr_db"]})
     return sorted(result, key=lambda r: -r["relative_error"])
 
 
@@ -150,16 +151,6 @@ def auto_float_nodes(calibrated: bytes, nodes: list[Node], budget: float, io_typ
     table = [{"operator": f"{r['node'].op}:{_short(r['node'])}", "layers": r["node"].layers,
               "relative_error": r["relative_error"], "snr_db": r["snr_db"]} for r in ranked]
     return MixedResult(flatbuffer, _requested_report(flatbuffer, chosen) + report, met, reason, steps, table)
-
-
-def relative_error(outputs: np.ndarray, reference: np.ndarray) -> tuple[float, float | None]:
-    """||outputs - reference|| / ||reference|| and the SNR in dB (None when the outputs are identical)."""
-    a = outputs.reshape(len(outputs), -1).astype(np.float64)
-    b = reference.reshape(len(reference), -1).astype(np.float64)
-    noise, signal = float(np.sum((a - b) ** 2)), float(np.sum(b ** 2))
-    rel = float(np.sqrt(noise / signal)) if signal > 0 else float(np.sqrt(noise))
-    snr = float(10 * np.log10(signal / noise)) if noise > 0 and signal > 0 else None
-    return rel, snr
 
 
 def _short(node: Node) -> str:

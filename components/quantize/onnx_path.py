@@ -40,7 +40,7 @@ import numpy as np
 from edgeopt.common.bundle import METADATA_FILE, ModelInfo, parent_ref, read_bundle, write_bundle
 from edgeopt.common.datasets import Dataset, check_input_shape
 from edgeopt.common.errors import EdgeoptError
-from edgeopt.common.evaluate import accuracy, confusion_matrix, parity
+from edgeopt.common.evaluate import quality
 from edgeopt.common.fsutil import atomic_dir
 from edgeopt.common.metrics import write_metrics
 
@@ -101,7 +101,6 @@ def quantize_onnx(onnx_path: Path, data: Dataset, out_dir: Path, method: str, ca
         shutil.rmtree(work)
 
         labels = data.y_test if data.y_test is not None else reference.reshape(len(reference), -1).argmax(-1)
-        match = parity(outputs, reference)
         info = write_bundle(scratch, ModelInfo(
             format="onnx", file=MODEL_FILE, precision=METHODS[method], input_shape=signature["input_shape"],
             output_shape=signature["output_shape"], sparsity=float(parent.get("sparsity", 0.0)), stage="quantize",
@@ -112,14 +111,8 @@ def quantize_onnx(onnx_path: Path, data: Dataset, out_dir: Path, method: str, ca
             "calibration_method": calibration_method if method == "static" else None,
             "precision": info.precision,
             "runtime": "onnxruntime",
-            "accuracy": accuracy(outputs, labels),
-            "float_accuracy": accuracy(reference, labels),
-            "confusion_matrix": confusion_matrix(outputs, labels),
+            **quality(outputs, reference, labels),
             "labels": data.labels if data.y_test is not None else "float_model",
-            "agreement": match["top1_agreement"],
-            "snr_db": match["snr_db"],
-            "max_abs_diff": match["max_abs_diff"],
-            "relative_error": _relative_error(outputs, reference),
             "size_bytes": info.size_bytes,
             "source_size_bytes": source_bytes,
             "compression_ratio": source_bytes / info.size_bytes,
@@ -447,14 +440,6 @@ def _measure(model: Path, x: np.ndarray) -> dict[str, Any]:
     from edgeopt.common.hostperf import measure_onnx
 
     return measure_onnx(model, x[:LATENCY_SAMPLES], runs=LATENCY_RUNS, warmup=LATENCY_WARMUP)
-
-
-def _relative_error(outputs: np.ndarray, reference: np.ndarray) -> float:
-    """||outputs - reference|| / ||reference|| over all values (L2)."""
-    ref = reference.astype(np.float64).ravel()
-    norm = float(np.linalg.norm(ref))
-    diff = float(np.linalg.norm(outputs.astype(np.float64).ravel() - ref))
-    return diff / norm if norm > 0 else diff
 
 
 def _dims(shape) -> list[int | None]:

@@ -20,3 +20,10 @@ def test_parity_of_identical_outputs():
     x = np.random.default_rng(0).normal(size=(8, 5))
     p = parity(x, x)
     assert p["max_abs_diff"] == 0.0 and p["top1_agreement"] == 1.0 and p["snr_db"] is None
+
+
+def test_relative_error_is_the_l2_ratio():
+    reference = np.array([[3.0, 4.0]])
+    p = parity(reference + np.array([[0.0, 0.5]]), reference)
+    assert p["relative_error"] == 0.1  # 0.5 / 5
+    assert abs(p["snr_db"] - 20.0) < 1e-9
