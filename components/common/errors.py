@@ -16,3 +16,9 @@ class EdgeoptError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message} (hint: {self.hint})" if self.hint else self.message
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when empty), at most 300 characters."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]

@@ -95,8 +95,10 @@ def predict_onnx(model: Path | str, x: np.ndarray) -> np.ndarray:
 
 def predict_savedmodel(path: Path | str, x: np.ndarray) -> np.ndarray:
     """Outputs of a SavedModel's serving signature."""
+    from edgeopt.common.modelfile import check_loadable
     from edgeopt.common.tfenv import tf
 
+    check_loadable(path)
     loaded = tf.saved_model.load(str(path))
     fn = loaded.signatures["serving_default"]
     arg = list(fn.structured_input_signature[1].keys())[0]

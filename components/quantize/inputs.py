@@ -14,7 +14,8 @@ import numpy as np
 from edgeopt.common.bundle import METADATA_FILE, ModelInfo, read_bundle, write_bundle
 from edgeopt.common.datasets import check_input_shape
 from edgeopt.common.errors import EdgeoptError
-from edgeopt.common.keras_io import load_keras, model_format
+from edgeopt.common.keras_io import KERAS_SUFFIX, load_keras
+from edgeopt.common.modelfile import check_loadable
 from edgeopt.common.runtimes import predict_keras, predict_savedmodel, tflite_interpreter
 
 FLOAT_FORMATS = ("keras", "savedmodel")
@@ -60,6 +61,7 @@ def open_float_source(bundle_dir: Path | str, stage: str) -> FloatSource:
     if not info.input_shape:
         raise EdgeoptError(f"{bundle_dir}/{METADATA_FILE} does not record the model's input shape",
                            "re-create the bundle with `edgeopt ingest`")
+    check_loadable(path)
     return FloatSource(info, path, load_keras(path) if info.format == "keras" else None)
 
 
@@ -71,8 +73,9 @@ def bundle_from_path(path: Path | str, tmpdir: Path | str) -> Path:
     """
     path = Path(path)
     if (path / METADATA_FILE).is_file():
+        read_bundle(path)  # refuses links, paths outside the bundle and a format its content belies
         return path
-    fmt = model_format(path)
+    fmt, container = check_loadable(path)
     if fmt == "tflite":
         detail_in, detail_out = _tflite_io(path)
         input_shape, output_shape = _signature(detail_in), _signature(detail_out)
@@ -90,11 +93,12 @@ def bundle_from_path(path: Path | str, tmpdir: Path | str) -> Path:
                            "pass the float Keras (.h5/.keras) or SavedModel form of the model")
     bundle = Path(tmpdir) / "bundle"
     bundle.mkdir(parents=True)
-    name = "savedmodel" if fmt == "savedmodel" else "model" + path.suffix.lower()
+    name = {"savedmodel": "savedmodel", "tflite": "model.tflite", "onnx": "model.onnx"}.get(
+        fmt, "model" + KERAS_SUFFIX.get(container, ""))
     if path.is_dir():
         shutil.copytree(path, bundle / name)
     else:
-        shutil.copy2(path, bundle / name)
+        shutil.copyfile(path, bundle / name)
     write_bundle(bundle, ModelInfo(format=fmt, file=name, precision=precision, input_shape=input_shape,
                                    output_shape=output_shape, stage="user", details={"source": str(path)}))
     return bundle

@@ -289,12 +289,12 @@ def test_cli_passes_the_new_options(monkeypatch, tmp_path):
 
 
 def test_int16x8_names_the_operator_without_a_16x8_kernel(digits_npz, tmp_path):
-    from edgeopt.common.tfenv import keras, tf
+    from edgeopt.common.tfenv import keras
 
     inp = keras.layers.Input((8, 8, 1))
-    hidden = tf.math.sin(keras.layers.Dense(8)(keras.layers.Flatten()(inp)))
+    hidden = keras.layers.Dense(8, activation="selu")(keras.layers.Flatten()(inp))  # SELU: GREATER, SELECT_V2
     bundle = _keras_bundle(tmp_path / "b", keras.Model(inp, keras.layers.Dense(10, activation="softmax")(hidden)))
-    with pytest.raises(EdgeoptError, match="int16x8 TFLite: operator.s. SIN not supported") as err:
+    with pytest.raises(EdgeoptError, match="int16x8 TFLite: operator.s. GREATER, SELECT_V2 not supported") as err:
         quantize(bundle, digits_npz, tmp_path / "q", method="int16x8", latency_runs=0)
     assert "--method dynamic" in err.value.hint and "--float-layers" in err.value.hint
     assert not (tmp_path / "q").exists()

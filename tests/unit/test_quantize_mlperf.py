@@ -8,6 +8,7 @@ import pytest
 
 from edgeopt.common.datasets import Dataset, save_dataset
 from edgeopt.common.evaluate import parity
+from edgeopt.common.modelfile import trusting
 from edgeopt.common.runtimes import predict_tflite
 from edgeopt.quantize.core import quantize
 from edgeopt.quantize.inputs import bundle_from_path, open_float_source
@@ -46,9 +47,10 @@ def test_kws_savedmodel_quantizes_without_keras_names(mlperf, tmp_path):
     official = mlperf / "kws" / "dscnn_kws_int8_reference.tflite"
     lo, hi = bench.input_range(official)
     x = bench.smooth_fields(150, (49, 10, 1), 3, lo, hi)
-    bundle = bundle_from_path(mlperf / "kws" / "dscnn_kws_savedmodel", tmp_path)
     data = save_dataset(tmp_path / "kws.npz", Dataset(x_train=x[:100], x_test=x[100:]))
-    metrics = quantize(bundle, data, tmp_path / "q", latency_runs=0)
+    with trusting(True):  # the KWS reference model is a SavedModel
+        bundle = bundle_from_path(mlperf / "kws" / "dscnn_kws_savedmodel", tmp_path)
+        metrics = quantize(bundle, data, tmp_path / "q", latency_runs=0)
     assert metrics["size_bytes"] <= 1.02 * official.stat().st_size and metrics["float_operators"] == []
     assert any(f["op"] == "DEPTHWISE_CONV_2D" and "FusedBatchNormV3" in f["fused"] and "Relu" in f["fused"]
                for f in metrics["fusions"])
