@@ -68,13 +68,29 @@ def run_demo(args: argparse.Namespace) -> None:
 
 
 def run_run(args: argparse.Namespace) -> None:
-    """Check the user's inputs up front, then run the pipeline on them."""
+    """Check the user's inputs and every option up front, then run the pipeline on them."""
     from edgeopt.preflight import preflight
 
-    preflight(Path(args.model), Path(args.data), Path(args.targets))
     args.name = args.name or Path(args.model).stem
     args.distill = bool(args.distill)
+    preflight(Path(args.model), Path(args.data), Path(args.targets), pipeline_params(args))
     _run(Path(args.model), Path(args.data), Path(args.targets), args)
+
+
+def pipeline_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The edge-optimize pipeline parameters the command-line options stand for."""
+    out = Path(args.output)
+    return {
+        "model_name": args.name,
+        "registry": args.registry or str((out / "registry").resolve()),
+        "distill_enabled": args.distill,
+        "distill_epochs": args.distill_epochs,
+        "prune_enabled": args.prune,
+        "prune_epochs": args.prune_epochs,
+        "target_sparsity": args.sparsity,
+        "quantize_method": args.method,
+        "trust_model": bool(getattr(args, "trust_model", False)),
+    }
 
 
 def _run(model: Path, data: Path, targets: Path, args: argparse.Namespace) -> None:
@@ -84,16 +100,7 @@ def _run(model: Path, data: Path, targets: Path, args: argparse.Namespace) -> No
     out = Path(args.output)
     if not 0 <= args.sparsity < 1:
         raise EdgeoptError(f"--sparsity {args.sparsity} is outside [0, 1)", "pass a fraction such as 0.5")
-    params: dict[str, Any] = {
-        "model_name": args.name,
-        "registry": args.registry or str((out / "registry").resolve()),
-        "distill_enabled": args.distill,
-        "distill_epochs": args.distill_epochs,
-        "prune_enabled": args.prune,
-        "prune_epochs": args.prune_epochs,
-        "target_sparsity": args.sparsity,
-        "quantize_method": args.method,
-    }
+    params = pipeline_params(args)
     _progress(f"running the edge-optimize pipeline (artifacts under {out / 'pipeline-root'})")
     summary = run_pipeline(model, data, targets.read_text(), out, params, runner=args.runner,
                            verbose=args.verbose)

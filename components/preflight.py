@@ -1,26 +1,51 @@
-"""Check a pipeline's inputs before any task starts, so that bad input fails fast and clearly."""
+"""Check a pipeline run's inputs before any task starts, so that bad input fails in seconds, clearly,
+with nothing written: the targets file, every stage option and the combinations a method needs,
+the registry name and the registry itself, the model and the dataset."""
 
 from pathlib import Path
+from typing import Any
 
-from edgeopt.common.datasets import check_input_shape, load_dataset
 from edgeopt.common.errors import EdgeoptError
-from edgeopt.common.keras_io import load_keras, model_format
 
 
-def preflight(model: Path, data: Path, targets: Path) -> None:
-    """Raise EdgeoptError if the targets file, dataset or model is unusable, or they do not fit."""
+def preflight(model: Path, data: Path, targets: Path, params: dict[str, Any]) -> None:
+    """Raise EdgeoptError for the first problem with the run's inputs or `params` (the pipeline
+    parameters `edgeopt run` passes); load nothing but what must be checked."""
+    from edgeopt.ingest.core import check_inputs
     from edgeopt.validate_targets.targets import load_targets
 
     if not targets.is_file():
         raise EdgeoptError(f"targets file {targets} does not exist",
                            "write a YAML file with at least `target: cortex-m4f@80mhz`")
     load_targets(targets)
-    fmt = model_format(model)
-    if fmt not in ("keras", "savedmodel"):
-        raise EdgeoptError(f"the pipeline starts from a Keras or SavedModel model, not {fmt} ({model})",
-                           "pass the float Keras (.h5/.keras) or SavedModel form of the model")
-    dataset = load_dataset(data)
-    input_shape = list(load_keras(model).input_shape)
-    for split in ("x_train", "x_test", "x_calib"):
-        if getattr(dataset, split) is not None:
-            check_input_shape(getattr(dataset, split), input_shape, split)
+    check_stage_options(params)
+    check_registry_target(params["registry"], params["model_name"])
+    check_inputs(model, data)
+
+
+def check_stage_options(params: dict[str, Any]) -> None:
+    """EdgeoptError unless every enabled stage accepts its options from `params`."""
+    from edgeopt.distill.core import check_options as check_distill
+    from edgeopt.prune.core import check_options as check_prune
+    from edgeopt.quantize.core import check_options as check_quantize
+
+    if params.get("distill_enabled"):
+        check_distill(epochs=params["distill_epochs"])
+    if params.get("prune_enabled"):
+        check_prune(params["target_sparsity"], params["prune_epochs"])
+    if params["quantize_method"] == "mixed":
+        raise EdgeoptError("method mixed needs float layers or an accuracy budget, which `edgeopt run` does not pass",
+                           "run `edgeopt quantize --method mixed --float-layers ... | --accuracy-budget ...` on the "
+                           "pruned model, or pick int8, int16x8, dynamic, float16 or qat")
+    check_quantize(params["quantize_method"])
+
+
+def check_registry_target(registry: str, name: str) -> None:
+    """EdgeoptError unless `name` is a valid registry name and `registry` exists and takes writes."""
+    from edgeopt.promote.core import check_name, check_registry
+
+    try:
+        check_name(name)
+    except EdgeoptError as exc:
+        raise EdgeoptError(exc.message, exc.hint + "; pass --name (the default is the model file's name)") from exc
+    check_registry(registry, name)

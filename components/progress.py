@@ -6,15 +6,16 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
+from edgeopt.common.quiet import clean
 STARTED = re.compile(r"Executing task '([^']+)'")
 FINISHED = re.compile(r"Task '([^']+)' finished with status (\w+)")
 
 
 class ProgressLog:
-    """A stdout stand-in: writes everything to `log_path`, echoes task starts and ends to `echo`.
+    """A stdout stand-in: writes every line to `log_path`, echoes task starts and ends to `echo`.
 
-    With `verbose`, every line is echoed as well.
+    With `verbose`, every line is echoed as well. ANSI colour codes and TensorFlow's C++ log lines
+    are dropped from both.
     """
 
     def __init__(self, log_path: Path, echo: TextIO = sys.stderr, verbose: bool = False) -> None:
@@ -26,11 +27,13 @@ class ProgressLog:
         self.tail: list[str] = []
 
     def write(self, text: str) -> int:
-        self.log.write(text)
         self._partial += text
         *lines, self._partial = self._partial.split("\n")
         for line in lines:
-            self._line(ANSI.sub("", line))
+            kept = clean(line)
+            if kept is not None:
+                self.log.write(kept + "\n")
+                self._line(kept)
         return len(text)
 
     def flush(self) -> None:
@@ -38,6 +41,9 @@ class ProgressLog:
         self.echo.flush()
 
     def close(self) -> None:
+        kept = clean(self._partial) if self._partial else None
+        if kept:
+            self.log.write(kept)
         self.log.close()
 
     def _line(self, line: str) -> None:

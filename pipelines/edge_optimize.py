@@ -41,18 +41,21 @@ def edge_optimize(
     quantize_method: str = "int8",
     calibration_samples: int = 200,
     fail_on_reject: bool = False,
+    trust_model: bool = False,
 ):
-    """model_uri/data_uri: local path or s3:// URI; targets: the targets YAML text."""
-    base = ingest(model_uri=model_uri, data_uri=data_uri, targets=targets)
+    """model_uri/data_uri: local path or s3:// URI; targets: the targets YAML text; trust_model: allow a
+    SavedModel input, whose graph runs as stored (Keras files are checked and never need it)."""
+    base = ingest(model_uri=model_uri, data_uri=data_uri, targets=targets, trust_model=trust_model)
     student = distill(teacher=base.outputs["model"], dataset=base.outputs["dataset"], enabled=distill_enabled,
                       width=distill_width, temperature=distill_temperature, alpha=distill_alpha,
-                      epochs=distill_epochs)
+                      epochs=distill_epochs, trust_model=trust_model)
     pruned = prune(model=student.outputs["student_model"], dataset=base.outputs["dataset"],
-                   enabled=prune_enabled, target_sparsity=target_sparsity, epochs=prune_epochs)
+                   enabled=prune_enabled, target_sparsity=target_sparsity, epochs=prune_epochs,
+                   trust_model=trust_model)
     quantized = quantize(model=pruned.outputs["pruned_model"], dataset=base.outputs["dataset"],
-                         method=quantize_method, calibration_samples=calibration_samples)
+                         method=quantize_method, calibration_samples=calibration_samples, trust_model=trust_model)
     converted = convert(model=pruned.outputs["pruned_model"], quantized_model=quantized.outputs["quantized_model"],
-                        dataset=base.outputs["dataset"])
+                        dataset=base.outputs["dataset"], trust_model=trust_model)
     simulated = device_simulate(model=quantized.outputs["quantized_model"], target=base.outputs["target"],
                                 runtime=base.outputs["runtime"]).after(converted)
     verdict = validate_targets(baseline_metrics=base.outputs["metrics"],

@@ -65,6 +65,33 @@ def baseline(tmp_path_factory, digits_model_file, digits_npz) -> tuple[Path, Pat
     return root / "model", root / "data.npz", metrics
 
 
+def lambda_model(marker: Path):
+    """A digits-shaped Keras model whose Lambda layer writes `marker` whenever its code runs (loading
+    such a file unsafely runs it); the file is removed after the build, which ran the code once."""
+    from edgeopt.common.tfenv import keras
+
+    code = eval(f"lambda t: (__import__('pathlib').Path({str(marker)!r}).write_text('ran'), t)[1]")
+    model = keras.Sequential([keras.layers.Input((8, 8, 1)), keras.layers.Lambda(code), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    marker.unlink(missing_ok=True)
+    return model
+
+
+@pytest.fixture
+def marker(tmp_path) -> Path:
+    """Where a hostile model's code leaves its trace if it ever runs."""
+    return tmp_path / "code-ran"
+
+
+@pytest.fixture
+def lambda_h5(tmp_path, marker) -> Path:
+    """An HDF5 Keras file with a Lambda layer that writes `marker` when run."""
+    path = tmp_path / "lambda.h5"
+    lambda_model(marker).save(path)
+    marker.unlink(missing_ok=True)
+    return path
+
+
 @pytest.fixture(scope="session")
 def mlperf() -> Path:
     """The MLPerf Tiny reference models folder, or skip where it is absent."""

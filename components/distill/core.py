@@ -38,15 +38,9 @@ from edgeopt.common.training import (check_training_args, classifier_from_logits
 LEARNING_RATE = 3e-3  # Adam; the student starts from fresh weights
 
 
-def distill(teacher_dir: Path | str, data_path: Path | str, out_dir: Path | str, width: float = 0.5,
-            temperature: float = 4.0, alpha: float = 0.1, epochs: int = 10, enabled: bool = True,
-            student_dir: Path | str | None = None, batch_size: int = 64, seed: int = 0) -> dict[str, Any]:
-    """Distill the Keras teacher of bundle `teacher_dir` into a student trained for `epochs` on the
-    dataset `data_path`; write the student bundle and `metrics.json` to `out_dir`; return the metrics.
-
-    `enabled=False` copies the teacher bundle unchanged (metrics `skipped`, `accuracy`, `size_bytes`).
-    Training is seeded with `seed` (Python, NumPy and TF global seeds).
-    """
+def check_options(width: float = 0.5, temperature: float = 4.0, alpha: float = 0.1, epochs: int = 10,
+                  batch_size: int = 64) -> None:
+    """EdgeoptError unless the distillation options are usable (checked before any training)."""
     if not 0 < width <= 1:
         raise EdgeoptError(f"student width must be in (0, 1], got {width}",
                            "give the fraction of the teacher's filters/units the student keeps, e.g. 0.5; "
@@ -57,6 +51,18 @@ def distill(teacher_dir: Path | str, data_path: Path | str, out_dir: Path | str,
         raise EdgeoptError(f"alpha must be in [0, 1], got {alpha}",
                            "alpha weighs the label loss, 1 - alpha the teacher's soft targets; e.g. 0.1")
     check_training_args(epochs, batch_size)
+
+
+def distill(teacher_dir: Path | str, data_path: Path | str, out_dir: Path | str, width: float = 0.5,
+            temperature: float = 4.0, alpha: float = 0.1, epochs: int = 10, enabled: bool = True,
+            student_dir: Path | str | None = None, batch_size: int = 64, seed: int = 0) -> dict[str, Any]:
+    """Distill the Keras teacher of bundle `teacher_dir` into a student trained for `epochs` on the
+    dataset `data_path`; write the student bundle and `metrics.json` to `out_dir`; return the metrics.
+
+    `enabled=False` copies the teacher bundle unchanged (metrics `skipped`, `accuracy`, `size_bytes`).
+    Training is seeded with `seed` (Python, NumPy and TF global seeds).
+    """
+    check_options(width, temperature, alpha, epochs, batch_size)
     if not enabled:
         return passthrough(teacher_dir, data_path, out_dir)
 

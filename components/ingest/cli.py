@@ -4,6 +4,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from edgeopt.common.fsutil import atomic_dir
 from edgeopt.common.metrics import write_metrics
 from edgeopt.ingest.core import ingest
 
@@ -15,8 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    metrics = ingest(args.model, args.data, out / "model", out / "data.npz")
-    write_metrics(out / "metrics.json", metrics)
+    """Write model/, data.npz and metrics.json into --output together (all or nothing)."""
+    with atomic_dir(Path(args.output)) as out:
+        metrics = ingest(args.model, args.data, out / "model", out / "data.npz")
+        write_metrics(out / "metrics.json", metrics)
     return metrics

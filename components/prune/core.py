@@ -36,6 +36,14 @@ from edgeopt.prune.macs import count_macs
 LEARNING_RATE = 1e-3  # fine-tuning rate: low enough not to undo the training of the source model
 
 
+def check_options(target_sparsity: float = 0.5, epochs: int = 2, batch_size: int = 64) -> None:
+    """EdgeoptError unless the pruning options are usable (checked before any training)."""
+    if not 0 <= target_sparsity < 1:
+        raise EdgeoptError(f"target sparsity must be in [0, 1), got {target_sparsity}",
+                           "give the fraction of weights to zero, e.g. 0.5 for half of them")
+    check_training_args(epochs, batch_size)
+
+
 def prune(model_dir: Path | str, data_path: Path | str, out_dir: Path | str, target_sparsity: float = 0.5,
           epochs: int = 2, enabled: bool = True, batch_size: int = 64, seed: int = 0) -> dict[str, Any]:
     """Prune the Keras model of bundle `model_dir` to `target_sparsity`, fine-tuning it for `epochs` on
@@ -43,10 +51,7 @@ def prune(model_dir: Path | str, data_path: Path | str, out_dir: Path | str, tar
 
     `enabled=False` copies the bundle unchanged (metrics `skipped`, `accuracy`, `size_bytes`, `sparsity`).
     """
-    if not 0 <= target_sparsity < 1:
-        raise EdgeoptError(f"target sparsity must be in [0, 1), got {target_sparsity}",
-                           "give the fraction of weights to zero, e.g. 0.5 for half of them")
-    check_training_args(epochs, batch_size)
+    check_options(target_sparsity, epochs, batch_size)
     if not enabled:
         return passthrough(model_dir, data_path, out_dir)
 

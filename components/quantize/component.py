@@ -11,7 +11,7 @@ def quantize(model: Input[Model], dataset: Input[Dataset], quantized_model: Outp
              metrics: Output[Metrics], confusion: Output[ClassificationMetrics], method: str = "int8", calibration_samples: int = 200,
              io_type: str = "", per_channel: bool = True, float_layers: str = "",
              accuracy_budget: float = -1.0, qat_epochs: int = 2, backend: str = "tflite",
-             calibration_method: str = "minmax", latency_runs: int = 50):
+             calibration_method: str = "minmax", latency_runs: int = 50, trust_model: bool = False):
     """Quantize a float Keras/SavedModel (or ONNX) bundle and measure the result with its own runtime.
 
     model: float bundle (keras, savedmodel or onnx); dataset: .npz with x_test, y_test and x_calib or x_train.
@@ -20,19 +20,22 @@ def quantize(model: Input[Model], dataset: Input[Dataset], quantized_model: Outp
     uint8, int16 or float32. per_channel: False for one weight scale per tensor. float_layers:
     comma-separated layers kept float (mixed). accuracy_budget: largest accuracy drop for mixed's
     automatic search (negative: off). qat_epochs: fine-tuning epochs for qat.
+    trust_model: allow a SavedModel, whose graph runs as stored (Keras files are checked and never need it).
     Outputs: `quantized_model` (bundle with the model, model.json, metrics.json), `metrics`
     (accuracy, agreement, size_bytes, latency_ms_median, speedup_vs_float, float_layers, fusions, ...)
     and `confusion`, the confusion matrix on x_test (empty for models that are not classifiers).
     """
     from edgeopt.common.bundle import read_bundle
     from edgeopt.common.metrics import log_to_kfp
+    from edgeopt.common.modelfile import trusting
     from edgeopt.quantize.core import quantize as run
 
-    result = run(model.path, dataset.path, quantized_model.path, method=method,
-                 calibration_samples=calibration_samples, io_type=io_type or None, per_channel=per_channel,
-                 float_layers=[name.strip() for name in float_layers.split(",") if name.strip()],
-                 accuracy_budget=None if accuracy_budget < 0 else accuracy_budget, qat_epochs=qat_epochs,
-                 backend=backend, calibration_method=calibration_method, latency_runs=latency_runs)
+    with trusting(trust_model):
+        result = run(model.path, dataset.path, quantized_model.path, method=method,
+                     calibration_samples=calibration_samples, io_type=io_type or None, per_channel=per_channel,
+                     float_layers=[name.strip() for name in float_layers.split(",") if name.strip()],
+                     accuracy_budget=None if accuracy_budget < 0 else accuracy_budget, qat_epochs=qat_epochs,
+                     backend=backend, calibration_method=calibration_method, latency_runs=latency_runs)
     info, _ = read_bundle(quantized_model.path)
     quantized_model.metadata.update({"format": info.format, "precision": info.precision})
     log_to_kfp(metrics, result)

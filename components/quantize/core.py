@@ -78,8 +78,9 @@ def quantize(model_dir: Path | str, data_path: Path | str, out_dir: Path | str, 
             raise EdgeoptError(f"{', '.join(tflite_only)} apply to the TFLite backend only",
                                "drop them, or quantize the Keras/SavedModel form with --backend tflite")
         return _quantize_onnx(model_dir, info, data_path, out_dir, method, calibration_samples, calibration_method)
-    io_type = _check_options(method, calibration_samples, io_type, per_channel, float_layers, accuracy_budget,
-                             calibration_method, latency_runs)
+    io_type = check_options(method, calibration_samples, io_type=io_type, per_channel=per_channel,
+                            float_layers=float_layers, accuracy_budget=accuracy_budget,
+                            calibration_method=calibration_method, latency_runs=latency_runs)
     source = open_float_source(model_dir, "quantize")
     data = load_dataset(data_path)
     x_test = _check_finite(source.check_samples(data.x_test, "x_test"), "x_test")
@@ -162,8 +163,10 @@ def to_tflite(source: FloatSource, method: str | None, calibration: np.ndarray |
     return tm.to_tflite_bytes(source, method, calibration, io_type, per_channel)
 
 
-def _check_options(method: str, calibration_samples: int, io_type: str | None, per_channel: bool,
-                   float_layers, accuracy_budget: float | None, calibration_method: str, latency_runs: int) -> str:
+def check_options(method: str = "int8", calibration_samples: int = 200, *, io_type: str | None = None,
+                  per_channel: bool = True, float_layers=None, accuracy_budget: float | None = None,
+                  calibration_method: str = "minmax", latency_runs: int = 50) -> str:
+    """The io type to use if the TFLite options go together; EdgeoptError naming the conflict otherwise."""
     if method not in METHODS:
         raise EdgeoptError(f"unknown quantization method {method!r}",
                            f"use one of {', '.join(METHODS)} (or --backend onnxruntime for static, dynamic, "

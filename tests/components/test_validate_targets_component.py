@@ -38,7 +38,7 @@ def test_python_func_writes_verdict_report_and_returns_passed(tmp_path, artifact
     verdict, report = artifact(tmp_path / "out" / "verdict"), artifact(tmp_path / "out" / "report")
     result = validate_targets.python_func(**inputs(0.94), verdict=verdict, report=report, targets=TARGETS)
     assert result.passed is True and result._fields == ("passed",)
-    assert sorted(p.name for p in Path(verdict.path).iterdir()) == ["BLESSED", "report.md", "verdict.json"]
+    assert sorted(p.name for p in Path(verdict.path).iterdir()) == [".edgeopt-files", "BLESSED", "report.md", "verdict.json"]
     assert json.loads((Path(verdict.path) / "verdict.json").read_text())["passed"] is True
     assert Path(report.path).read_text().startswith("# Verdict: PASSED")
     assert verdict.metadata == {"passed": True, "target": "cortex-m4f@80mhz", "checks": 6, "failed_checks": []}

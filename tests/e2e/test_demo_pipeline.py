@@ -52,15 +52,23 @@ def test_rejected_model_is_not_promoted(tmp_path, digits_model_file, digits_npz)
     assert "REJECTED" in proc.stdout
 
 
-def test_failing_task_stops_the_run_with_its_error(tmp_path, digits_model_file, digits_npz):
+def test_failing_task_stops_the_run_with_its_error(tmp_path, digits_npz):
+    from edgeopt.common.tfenv import keras
+
+    # ELU has no int8 kernel: the inputs pass every check, then the quantize task fails
+    model = keras.Sequential([keras.layers.Input((8, 8, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(16, activation="elu"), keras.layers.Dense(10, activation="softmax")])
+    model.save(tmp_path / "elu.keras")
     targets = tmp_path / "targets.yaml"
     targets.write_text("target: cortex-m4f@80mhz\n")
     out = tmp_path / "out"
-    proc = edgeopt("run", "--model", digits_model_file, "--data", digits_npz, "--targets", targets,
-                   "--output", out, "--no-prune", "--method", "int3")
+    proc = edgeopt("run", "--model", tmp_path / "elu.keras", "--data", digits_npz, "--targets", targets,
+                   "--output", out, "--no-prune", "--method", "int8")
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "the pipeline stopped" in proc.stderr and "quantize" in proc.stderr
-    assert "int3" in proc.stderr  # the task's own error is shown, not only KFP's status line
-    assert (out / "pipeline.log").is_file()
+    assert "ELU" in proc.stderr  # the task's own error is shown, not only KFP's status line
+    assert "Traceback" not in proc.stderr.split("the pipeline stopped")[-1]
+    log = (out / "pipeline.log").read_text()
+    assert "\x1b[" not in log and "cudart_stub" not in log and "absl::InitializeLog" not in log
     assert not (out / "summary.json").exists()
     assert not any((out / "registry").rglob("metadata.json"))

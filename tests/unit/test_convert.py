@@ -80,7 +80,7 @@ def test_sub_bundles_and_metrics_file(converted):
     assert metrics["onnx_size_bytes"] == formats["onnx"].size_bytes
     assert metrics["optimized_size_bytes"] == formats["optimized"].size_bytes
     assert read_metrics(out) == metrics
-    expected = ["c_array", "metrics.json", "onnx", "optimized", "tflite"]
+    expected = [".edgeopt-files", "c_array", "metrics.json", "onnx", "optimized", "tflite"]
     expected += [f["format"] for f in metrics["formats"] if f["format"] in ("openvino", "tensorrt")
                  and f["status"] == "ok"]
     assert sorted(p.name for p in out.iterdir()) == sorted(expected)
@@ -195,13 +195,22 @@ def test_non_tflite_quantized_bundle_is_refused(baseline, tmp_path):
 def test_savedmodel_bundle(digits_model_file, digits_npz, tmp_path):
     from edgeopt.common.keras_io import load_keras
 
+    from edgeopt.common.modelfile import trusting
+
     load_keras(digits_model_file).save(tmp_path / "digits_savedmodel", save_format="tf")
-    ingest(tmp_path / "digits_savedmodel", digits_npz, tmp_path / "model", tmp_path / "data.npz")
+    with pytest.raises(EdgeoptError, match="--trust-model"):
+        ingest(tmp_path / "digits_savedmodel", digits_npz, tmp_path / "model", tmp_path / "data.npz")
+    with trusting(True):
+        ingest(tmp_path / "digits_savedmodel", digits_npz, tmp_path / "model", tmp_path / "data.npz")
     assert read_bundle(tmp_path / "model")[0].format == "savedmodel"
-    q = quantize(tmp_path / "model", tmp_path / "data.npz", tmp_path / "q", method="int8", calibration_samples=50)
+    with pytest.raises(EdgeoptError, match="--trust-model"):  # every stage asks again
+        quantize(tmp_path / "model", tmp_path / "data.npz", tmp_path / "q", method="int8")
+    with trusting(True):
+        q = quantize(tmp_path / "model", tmp_path / "data.npz", tmp_path / "q", method="int8",
+                     calibration_samples=50)
+        metrics = convert(tmp_path / "model", tmp_path / "data.npz", tmp_path / "c", quantized_dir=tmp_path / "q",
+                          samples=32)
     assert q["agreement"] > 0.95
-    metrics = convert(tmp_path / "model", tmp_path / "data.npz", tmp_path / "c", quantized_dir=tmp_path / "q",
-                      samples=32)
     assert metrics["onnx_parity_max_abs_diff"] < 1e-3 and metrics["tflite_parity_max_abs_diff"] < 1e-4
     assert metrics["c_array_identical"] is True
 

@@ -16,29 +16,7 @@ from edgeopt.common.keras_io import load_keras
 from edgeopt.common.modelfile import check_loadable, model_format, sniff, trusting
 from edgeopt.quantize.inputs import bundle_from_path
 
-
-def lambda_model(marker: Path):
-    """A Keras model whose Lambda layer writes `marker` whenever its code runs (loading runs it)."""
-    from edgeopt.common.tfenv import keras
-
-    code = eval(f"lambda t: (__import__('pathlib').Path({str(marker)!r}).write_text('ran'), t)[1]")
-    model = keras.Sequential([keras.layers.Input((8, 8, 1)), keras.layers.Lambda(code), keras.layers.Flatten(),
-                              keras.layers.Dense(10, activation="softmax")])
-    marker.unlink(missing_ok=True)  # building the model ran the code once
-    return model
-
-
-@pytest.fixture
-def marker(tmp_path) -> Path:
-    return tmp_path / "code-ran"
-
-
-@pytest.fixture
-def lambda_h5(tmp_path, marker) -> Path:
-    path = tmp_path / "lambda.h5"
-    lambda_model(marker).save(path)
-    marker.unlink(missing_ok=True)
-    return path
+from conftest import lambda_model
 
 
 def test_hdf5_renamed_to_keras_is_read_by_content_and_refused(tmp_path, lambda_h5, marker):

@@ -90,7 +90,7 @@ def test_static_qdq_int8_bundle(static, digits_onnx):
     assert (info.format, info.precision, info.stage) == ("onnx", "int8", "quantize")
     assert info.input_shape == [None, 8, 8, 1] and info.parent["stage"] == "convert"
     assert info.details["pre_processed"] is True and info.details["quant_format"] == "QDQ"
-    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "model.json", "model.onnx"]
+    assert sorted(p.name for p in out.iterdir()) == [".edgeopt-files", "metrics.json", "model.json", "model.onnx"]
 
 
 def test_three_calibration_methods_give_different_ranges(static):

@@ -288,13 +288,13 @@ def test_run_writes_verdict_report_and_marker(tmp_path, metrics_files):
     out = tmp_path / "out"
     verdict = run(m["targets"], m["baseline"], m["candidate"].parent, m["simulation"], out)
     assert verdict["passed"]
-    assert sorted(p.name for p in out.iterdir()) == ["BLESSED", "report.md", "verdict.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".edgeopt-files", "BLESSED", "report.md", "verdict.json"]
     assert json.loads((out / "verdict.json").read_text()) == verdict
     assert (out / "report.md").read_text() == render_markdown(verdict)
 
     m["simulation"].write_text(json.dumps(sim(latency_ms=70.0)))
     assert not run(SIMPLE, m["baseline"], m["candidate"], m["simulation"], out)["passed"]
-    assert sorted(p.name for p in out.iterdir()) == ["NOT_BLESSED", "report.md", "verdict.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".edgeopt-files", "NOT_BLESSED", "report.md", "verdict.json"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
