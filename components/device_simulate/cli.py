@@ -2,10 +2,10 @@
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from edgeopt.common.fsutil import atomic_dir
 from edgeopt.device_simulate.core import render_markdown, simulate
 
 
@@ -26,16 +26,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """
     report = simulate(args.model, args.target, args.runtime)
     if args.output:
-        out = Path(args.output)
-        out.mkdir(parents=True, exist_ok=True)
-        _write_atomic(out / "report.json", json.dumps(report, indent=2))
-        _write_atomic(out / "report.md", render_markdown(report))
+        with atomic_dir(Path(args.output)) as out:
+            (out / "report.json").write_text(json.dumps(report, indent=2))
+            (out / "report.md").write_text(render_markdown(report))
     if args.json:
         return report
     return {k: v for k, v in report.items() if k != "layers"}
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    scratch = path.with_name(f".{path.name}.{os.getpid()}")
-    scratch.write_text(text)
-    os.replace(scratch, path)
