@@ -8,19 +8,30 @@ from edgeopt.images import image_for
 
 @dsl.component(base_image=image_for("promote"), install_kfp_package=False)
 def promote(model: Input[Model], verdict: Input[Artifact], report: Input[Markdown], registry: str,
-            model_name: str, entry: Output[Artifact]):
+            model_name: str, entry: Output[Artifact], allow_duplicate: bool = False):
     """Publish `model` with its verdict and report as the next version of `model_name`.
 
     registry: a folder path or s3://bucket/prefix (S3 credentials and endpoint from the
-    environment). A failed verdict is refused. Output `entry`: a JSON file {uri, version, name,
-    files}; uri, version and name also in its metadata.
+    environment). A failed verdict is refused. When the latest entry holds the same model and
+    verdict it is reused (no new version) unless `allow_duplicate`. Output `entry`: a JSON file
+    {uri, version, name, files, reused[, duplicate_of]}; uri, version, name and reused also in its
+    metadata. The output file is written once before publishing, so that it cannot fail after.
     """
     import json
     from pathlib import Path
 
     from edgeopt.promote.core import promote as publish
 
-    result = publish(model.path, verdict.path, registry, model_name, report_path=report.path)
-    entry.metadata.update({k: result[k] for k in ("uri", "version", "name")})
-    Path(entry.path).parent.mkdir(parents=True, exist_ok=True)
-    Path(entry.path).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    out = Path(entry.path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pending = out.with_name(f".{out.name}.pending")
+    pending.write_text("{}\n")
+    try:
+        result = publish(model.path, verdict.path, registry, model_name, report_path=report.path,
+                         allow_duplicate=allow_duplicate)
+        pending.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        pending.replace(out)
+    except BaseException:
+        pending.unlink(missing_ok=True)
+        raise
+    entry.metadata.update({k: result[k] for k in ("uri", "version", "name", "reused")})

@@ -7,28 +7,29 @@ A registry is a local folder or an `s3://bucket/prefix` URI. One entry::
         verdict.json    the validate-targets verdict
         report.md       its Markdown report
         metadata.json   name, version, created (UTC), model (model.json), passed, target, forced,
-                        edgeopt_version, sha256 of every other file; written last
+                        edgeopt_version, sha256 of every other file, content_sha256 (of the model/
+                        files) and verdict_sha256 (of the verdict's passed and checks); written last
+        .claim          (S3 only) who claimed the version; kept for good once the entry is complete
 
 Versions are `v1`, `v2`, ...: the next one above every number in use, complete or not; an
-existing version is never overwritten. An entry counts (`list_versions`) only once it is
-complete: locally it is built in a hidden folder beside the versions and renamed into place
-in one step; on S3 the version is first claimed with a conditional write (`.claim`,
-If-None-Match), the files are uploaded, and `metadata.json` is written last as the completion
-marker; on an upload error everything uploaded is deleted again.
+existing version is never overwritten and each has exactly one writer (`registry.py` says how,
+locally and on S3). An entry counts (`list_versions`) only once `metadata.json` is there.
+
+Re-promoting a byte-identical model with the same verdict returns the latest entry when it is
+that model (`reused: true`, `duplicate_of`) instead of publishing a copy, unless `allow_duplicate`.
+Bundles may hold only regular files and folders: symbolic links (never followed) and special
+files are refused. `check_registry` tests a registry before a pipeline starts; `collect_garbage`
+removes entries a crash or a cut connection left unfinished (never a complete one).
 """
 
-import contextlib
-import errno
 import hashlib
 import json
 import logging
 import os
-import re
-import shutil
-import tempfile
-from collections.abc import Callable, Iterable
+import stat
+from collections.abc import Iterator
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -36,32 +37,34 @@ from edgeopt import __version__
 from edgeopt.common import storage
 from edgeopt.common.bundle import read_bundle
 from edgeopt.common.errors import EdgeoptError
+from edgeopt.promote.registry import (METADATA_FILE, NAME_RE, Contents, Registry, S3Registry, open_registry,
+                                      utc_now)
 from edgeopt.validate_targets.core import REPORT_FILE, VERDICT_FILE, render_markdown
 
-METADATA_FILE = "metadata.json"
-CLAIM_FILE = ".claim"
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-VERSION_RE = re.compile(r"v([1-9][0-9]*)")
-MAX_ATTEMPTS = 20  # versions tried when concurrent promotions take the same number
-
-# An entry's contents before publishing: relative path -> local file or the bytes to write.
-Contents = dict[str, Path | bytes]
+# a preflight check must answer within seconds
+PREFLIGHT_CLIENT = {"connect_timeout": 5, "read_timeout": 10, "attempts": 1}
 log = logging.getLogger(__name__)
 
 
-def promote(model_dir: str | Path, verdict_path: str | Path, registry: str | Path, name: str,
-            report_path: str | Path | None = None, force: bool = False) -> dict[str, Any]:
+def promote(model_dir: str | Path, verdict_path: str | Path, registry: str | Path | Registry, name: str,
+            report_path: str | Path | None = None, force: bool = False,
+            allow_duplicate: bool = False) -> dict[str, Any]:
     """Publish the bundle `model_dir` as the next version of `name` in `registry`.
 
     `verdict_path` is `verdict.json` or the folder validate-targets wrote it to. The report is
     `report_path`, else the `report.md` beside the verdict, else rendered from the verdict. A
-    failed verdict is refused unless `force` (the entry then records `forced: true`).
-    Returns {"uri", "version", "name", "files"} (files: the entry's relative paths).
+    failed verdict is refused unless `force` (the entry then records `forced: true`). When the
+    latest entry holds the same model files and verdict, it is returned instead of a new version,
+    unless `allow_duplicate`.
+    Returns {"uri", "version", "name", "files", "reused"} (files: the entry's relative paths),
+    plus "duplicate_of" (the version) when an existing entry was reused.
     """
     check_name(name)
     target_registry = open_registry(registry)
-    info, _ = read_bundle(model_dir)
-    verdict, verdict_file = _read_verdict(verdict_path)
+    bundle = Path(model_dir)
+    model_files = dict(_bundle_files(bundle))
+    info, _ = read_bundle(bundle)
+    verdict, verdict_file, verdict_bytes = _read_verdict(verdict_path)
     if not verdict["passed"]:
         if not force:
             failed = "; ".join(str(c.get("reason") or c.get("metric")) for c in verdict["checks"]
@@ -71,30 +74,36 @@ def promote(model_dir: str | Path, verdict_path: str | Path, registry: str | Pat
                                "make the model meet the targets, or pass --force (force=True) to promote it "
                                "anyway; the entry then records that it was forced")
         log.warning("promoting %s although its verdict failed (forced)", name)
-    bundle = Path(model_dir)
-    contents: Contents = {f"model/{p.relative_to(bundle).as_posix()}": p
-                          for p in sorted(bundle.rglob("*")) if p.is_file()}
-    contents[VERDICT_FILE] = verdict_file
+    contents: Contents = {f"model/{rel}": path for rel, path in model_files.items()}
+    contents[VERDICT_FILE] = verdict_bytes
     contents[REPORT_FILE] = _report(verdict_file, report_path, verdict)
+    digests = {rel: _sha256(src) for rel, src in contents.items()}
     base = {
         "name": name,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "created": utc_now(),
         "model": asdict(info),
         "passed": verdict["passed"],
         "target": verdict["target"],
         "forced": not verdict["passed"],
         "edgeopt_version": __version__,
-        "sha256": {rel: _sha256(src) for rel, src in contents.items()},
+        "sha256": digests,
+        "content_sha256": content_sha256(digests),
+        "verdict_sha256": verdict_sha256(verdict),
     }
+    if not allow_duplicate:
+        reused = _same_as_latest(target_registry, name, base)
+        if reused is not None:
+            return reused
 
     def metadata(version: str) -> bytes:
         return (json.dumps({**base, "version": version}, indent=2, sort_keys=True) + "\n").encode()
 
     uri, version = target_registry.publish(name, contents, metadata)
-    return {"uri": uri, "version": version, "name": name, "files": sorted([*contents, METADATA_FILE])}
+    return {"uri": uri, "version": version, "name": name, "files": sorted([*contents, METADATA_FILE]),
+            "reused": False}
 
 
-def list_versions(registry: str | Path, name: str) -> list[str]:
+def list_versions(registry: str | Path | Registry, name: str) -> list[str]:
     """The complete versions of `name` in `registry`, oldest first (entries without metadata.json
     are being written or were abandoned, and are left out)."""
     check_name(name)
@@ -110,159 +119,144 @@ def check_name(name: str) -> str:
     return name
 
 
-class LocalRegistry:
-    """A registry in a local (or mounted) folder."""
+def check_registry(registry: str, name: str) -> None:
+    """Raise EdgeoptError (with a hint) unless `name` can be promoted to `registry` now.
 
-    def __init__(self, root: Path) -> None:
-        self.root = root.absolute()
-
-    def versions(self, name: str) -> list[str]:
-        """Complete versions of `name`, oldest first."""
-        return _by_number(v for v in self._numbered(name) if (self.root / name / v / METADATA_FILE).is_file())
-
-    def publish(self, name: str, contents: Contents, metadata: Callable[[str], bytes]) -> tuple[str, str]:
-        """Build the entry in a hidden folder under `<root>/<name>/`, then rename it to the next
-        free version; return (entry path, version)."""
-        home = self.root / name
-        try:
-            home.mkdir(parents=True, exist_ok=True)
-            scratch = Path(tempfile.mkdtemp(prefix=".incoming-", dir=home))
-        except OSError as exc:
-            raise EdgeoptError(f"cannot write to the registry folder {home}: {exc.strerror or exc}",
-                               "pass a writable registry folder") from exc
-        try:
-            for rel, src in contents.items():
-                dest = scratch / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                if isinstance(src, bytes):
-                    dest.write_bytes(src)
-                else:
-                    shutil.copy2(src, dest)
-            for _ in range(MAX_ATTEMPTS):
-                version = _next_version(self._numbered(name))
-                (scratch / METADATA_FILE).write_bytes(metadata(version))
-                try:
-                    os.rename(scratch, home / version)
-                except OSError as exc:
-                    if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
-                        continue  # another promotion took this version meanwhile
-                    raise
-                return str(home / version), version
-            raise EdgeoptError(f"no free version of {name} found in {MAX_ATTEMPTS} attempts in {home}",
-                               "too many promotions of this name run at once; retry")
-        except OSError as exc:
-            shutil.rmtree(scratch, ignore_errors=True)
-            raise EdgeoptError(f"cannot write the registry entry under {home}: {exc}",
-                               "check that the registry folder is writable and has free space") from exc
-        except BaseException:
-            shutil.rmtree(scratch, ignore_errors=True)
-            raise
-
-    def _numbered(self, name: str) -> list[str]:
-        home = self.root / name
-        return [p.name for p in home.iterdir() if VERSION_RE.fullmatch(p.name)] if home.is_dir() else []
-
-
-class S3Registry:
-    """A registry under an s3://bucket/prefix URI, reached through boto3."""
-
-    def __init__(self, base: storage.S3Uri) -> None:
-        """EdgeoptError at once when no S3 credentials are configured."""
-        self.base = base
-        self.client = storage.s3_client()
-
-    def versions(self, name: str) -> list[str]:
-        """Complete versions of `name`, oldest first."""
-        keys = storage.list_keys(self.base.join(name), self.client)
-        return _by_number(k.split("/")[0] for k in keys
-                          if k.count("/") == 1 and k.endswith(f"/{METADATA_FILE}")
-                          and VERSION_RE.fullmatch(k.split("/")[0]))
-
-    def publish(self, name: str, contents: Contents, metadata: Callable[[str], bytes]) -> tuple[str, str]:
-        """Claim the next free version, upload the files, then `metadata.json`; return (URI, version)."""
-        home = self.base.join(name)
-        for _ in range(MAX_ATTEMPTS):
-            version = _next_version({k.split("/")[0] for k in storage.list_keys(home, self.client)})
-            try:
-                storage.put_bytes(home.join(version, CLAIM_FILE), b"", self.client, exclusive=True)
-                break
-            except storage.AlreadyExists:
-                continue  # another promotion claimed this version meanwhile
-        else:
-            raise EdgeoptError(f"no free version of {name} found in {MAX_ATTEMPTS} attempts under {home}",
-                               "too many promotions of this name run at once; retry")
-        entry = home.join(version)
-        written = [entry.join(CLAIM_FILE).key]
-        try:
-            for rel, src in contents.items():
-                dest = entry.join(rel)
-                written.append(dest.key)
-                if isinstance(src, bytes):
-                    storage.put_bytes(dest, src, self.client)
-                else:
-                    storage.upload_file(src, dest, self.client)
-            written.append(entry.join(METADATA_FILE).key)
-            storage.put_bytes(entry.join(METADATA_FILE), metadata(version), self.client, exclusive=True)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                storage.delete_keys(entry.bucket, written, self.client)
-            raise
-        with contextlib.suppress(EdgeoptError):
-            storage.delete_keys(entry.bucket, [entry.join(CLAIM_FILE).key], self.client)
-        return str(entry), version
-
-
-def open_registry(registry: str | Path) -> LocalRegistry | S3Registry:
-    """The registry at a local folder path or an s3://bucket/prefix URI."""
+    S3: credentials present, endpoint a valid URL that answers, bucket there, and a probe object
+    `<prefix>/.edgeopt-probe-<uuid>` can be written (conditionally) and deleted. Local: the folder
+    is, or can be created as, a writable folder (nothing created for the test is left behind).
+    Takes seconds at most.
+    """
+    check_name(name)
     if storage.is_s3(registry):
-        return S3Registry(storage.S3Uri.parse(str(registry)))
-    if not str(registry).strip():
-        raise EdgeoptError("no registry given", "pass a folder path or s3://bucket/prefix")
-    if "://" in str(registry):
-        raise EdgeoptError(f"registry {registry} has an unsupported scheme", "pass a folder path or s3://bucket/prefix")
-    return LocalRegistry(Path(registry))
+        base = storage.S3Uri.parse(registry)
+        S3Registry(base, storage.s3_client(**PREFLIGHT_CLIENT)).check(name)
+    else:
+        open_registry(registry).check(name)
 
 
-def _read_verdict(path: str | Path) -> tuple[dict[str, Any], Path]:
+def list_entries(registry: str | Path | Registry, name: str | None = None) -> list[dict[str, Any]]:
+    """The complete entries of `name` (or of every name), each {name, version, created, passed,
+    target, forced}, by name then version."""
+    target_registry = open_registry(registry)
+    rows = []
+    for model in [check_name(name)] if name else target_registry.names():
+        for version in target_registry.versions(model):
+            meta = target_registry.metadata(model, version) or {}
+            rows.append({"name": model, "version": version, **{k: meta.get(k) for k in
+                                                                ("created", "passed", "target", "forced")}})
+    return rows
+
+
+def show_entry(registry: str | Path | Registry, name: str, version: str) -> dict[str, Any]:
+    """The metadata of the complete entry `name`/`version` (`latest`: the newest complete one)."""
+    target_registry = open_registry(registry)
+    versions = target_registry.versions(check_name(name))
+    chosen = versions[-1] if version == "latest" and versions else version
+    meta = target_registry.metadata(name, chosen) if chosen in versions else None
+    if meta is None:
+        raise EdgeoptError(f"{registry} has no complete entry {name}/{version}",
+                           f"`edgeopt registry list --registry {registry} --name {name}` lists its versions")
+    return meta
+
+
+def collect_garbage(registry: str | Path | Registry, older_than_hours: float = 24, dry_run: bool = False,
+                    name: str | None = None) -> dict[str, Any]:
+    """Remove the abandoned entries (never completed) whose newest write is older than
+    `older_than_hours`; with `dry_run` only report them. Complete entries are never touched.
+    Returns {registry, older_than_hours, dry_run, removed: [{name, entry, uri, objects, age_hours}],
+    kept: [the same, for entries that were completed or claimed again meanwhile]}."""
+    if older_than_hours < 0:
+        raise EdgeoptError(f"--older-than {older_than_hours} is negative", "pass a number of hours, 0 or more")
+    target_registry = open_registry(registry)
+    now = datetime.now(timezone.utc)
+    stale = [a for a in target_registry.abandoned(check_name(name) if name else None)
+             if now - a.modified >= timedelta(hours=older_than_hours)]
+    removed, kept = [], []
+    for item in stale:
+        row = {"name": item.name, "entry": item.entry, "uri": item.uri, "objects": item.objects,
+               "age_hours": round((now - item.modified).total_seconds() / 3600, 2)}
+        (removed if dry_run or target_registry.remove(item) else kept).append(row)
+    return {"registry": str(registry), "older_than_hours": older_than_hours, "dry_run": dry_run,
+            "removed": removed, "kept": kept}
+
+
+def content_sha256(digests: dict[str, str]) -> str:
+    """One digest of the model files, from their sha256 (`sha256sum` lines of the model/ files)."""
+    lines = "".join(f"{digest}  {rel[len('model/'):]}\n" for rel, digest in sorted(digests.items())
+                    if rel.startswith("model/"))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def verdict_sha256(verdict: dict[str, Any]) -> str:
+    """One digest of what the verdict decided: its `passed` and `checks`."""
+    decided = json.dumps({"passed": verdict["passed"], "checks": verdict["checks"]}, sort_keys=True,
+                         separators=(",", ":"), default=str)
+    return hashlib.sha256(decided.encode()).hexdigest()
+
+
+def _same_as_latest(target_registry: Registry, name: str, base: dict[str, Any]) -> dict[str, Any] | None:
+    """The promote result for the latest complete entry of `name` if it holds the same model files
+    and verdict, else None."""
+    versions = target_registry.versions(name)
+    meta = target_registry.metadata(name, versions[-1]) if versions else None
+    if not meta or any(meta.get(k) != base[k] for k in ("content_sha256", "verdict_sha256")):
+        return None
+    log.info("%s %s already holds this model and verdict; not publishing a copy", name, versions[-1])
+    return {"uri": target_registry.entry_uri(name, versions[-1]), "version": versions[-1], "name": name,
+            "files": sorted([*meta.get("sha256", {}), METADATA_FILE]), "reused": True,
+            "duplicate_of": versions[-1]}
+
+
+def _bundle_files(bundle: Path) -> Iterator[tuple[str, Path]]:
+    """(relative path, path) of every file in the bundle, sorted; EdgeoptError for a symbolic link
+    (never followed) or anything but regular files and folders."""
+    for base, dirs, files in os.walk(bundle):
+        dirs.sort()
+        for entry in sorted(Path(base) / n for n in dirs + files):
+            mode = entry.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                raise EdgeoptError(f"refusing to promote: {entry} is a symbolic link (links are never followed)",
+                                   "replace the link in the bundle by a copy of the file it points to")
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                raise EdgeoptError(f"refusing to promote: {entry} is not a regular file or folder",
+                                   "remove it from the bundle")
+        yield from sorted((Path(base, n).relative_to(bundle).as_posix(), Path(base, n)) for n in files)
+
+
+def _read_verdict(path: str | Path) -> tuple[dict[str, Any], Path, bytes]:
+    """(verdict, its file, its bytes as read: what is published is what was checked)."""
     path = Path(path)
     file = path / VERDICT_FILE if path.is_dir() else path
     if not file.is_file():
         raise EdgeoptError(f"verdict {file} does not exist", "pass the verdict.json written by `edgeopt validate`")
     try:
-        verdict = json.loads(file.read_text())
+        data = file.read_bytes()
+        verdict = json.loads(data)
     except (OSError, ValueError) as exc:
         raise EdgeoptError(f"verdict {file} is not readable JSON: {exc}", "re-run `edgeopt validate`") from exc
     if not (isinstance(verdict, dict) and isinstance(verdict.get("passed"), bool)
             and isinstance(verdict.get("target"), str) and isinstance(verdict.get("checks"), list)):
         raise EdgeoptError(f"{file} is not a verdict (it needs `passed`, `target` and `checks`)",
                            "pass the verdict.json written by `edgeopt validate`")
-    return verdict, file
+    return verdict, file, data
 
 
-def _report(verdict_file: Path, report_path: str | Path | None, verdict: dict[str, Any]) -> Path | bytes:
+def _report(verdict_file: Path, report_path: str | Path | None, verdict: dict[str, Any]) -> bytes:
     if report_path is not None:
         if not Path(report_path).is_file():
             raise EdgeoptError(f"report {report_path} does not exist",
                                "pass the report.md written by `edgeopt validate`, or leave it out")
-        return Path(report_path)
+        return Path(report_path).read_bytes()
     beside = verdict_file.with_name(REPORT_FILE)
-    return beside if beside.is_file() else render_markdown(verdict).encode()
+    return beside.read_bytes() if beside.is_file() else render_markdown(verdict).encode()
 
 
 def _sha256(src: Path | bytes) -> str:
     if isinstance(src, bytes):
         return hashlib.sha256(src).hexdigest()
     digest = hashlib.sha256()
-    with open(src, "rb") as fh:
+    with storage.open_regular(src) as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _next_version(taken: Iterable[str]) -> str:
-    numbers = [int(m.group(1)) for m in map(VERSION_RE.fullmatch, taken) if m]
-    return f"v{max(numbers, default=0) + 1}"
-
-
-def _by_number(versions: Iterable[str]) -> list[str]:
-    return sorted(set(versions), key=lambda v: int(v[1:]))

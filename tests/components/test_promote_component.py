@@ -20,7 +20,7 @@ def upstream(tmp_path, artifact):
     def make(latency_ms: float):
         root = tmp_path / f"run-{latency_ms}"
         (root / "model").mkdir(parents=True)
-        (root / "model" / "model.tflite").write_bytes(b"\x01" * 1000)
+        (root / "model" / "model.tflite").write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes([int(latency_ms)]) * 992)
         write_bundle(root / "model", ModelInfo(format="tflite", file="model.tflite", precision="int8"))
         metrics = {"baseline": {"accuracy": 0.9}, "candidate": {"accuracy": 0.9},
                    "simulation": {"latency_ms": latency_ms, "flash_bytes": 1, "ram_bytes": 1, "supported": True,
@@ -36,15 +36,37 @@ def upstream(tmp_path, artifact):
 def test_python_func_publishes_and_describes_the_entry(tmp_path, artifact, upstream):
     model, verdict, report = upstream(20.0)
     registry = tmp_path / "registry"
-    for version in ("v1", "v2"):
-        entry = artifact(tmp_path / f"entry-{version}")
+    for version, allow_duplicate in (("v1", False), ("v2", True)):
+        entry = artifact(tmp_path / f"entry-{version}" / "entry")
         assert promote.python_func(model=model, verdict=verdict, report=report, registry=str(registry),
-                                   model_name="kws", entry=entry) is None
+                                   model_name="kws", entry=entry, allow_duplicate=allow_duplicate) is None
         uri = str(registry / "kws" / version)
-        assert entry.metadata == {"uri": uri, "version": version, "name": "kws"}
+        assert entry.metadata == {"uri": uri, "version": version, "name": "kws", "reused": False}
         described = json.loads(Path(entry.path).read_text())
         assert described["uri"] == uri and "model/model.tflite" in described["files"]
+        assert [p.name for p in Path(entry.path).parent.iterdir()] == ["entry"]
     assert (registry / "kws" / "v2" / "report.md").read_text().startswith("# Verdict: PASSED")
+
+
+def test_python_func_reuses_the_same_model(tmp_path, artifact, upstream):
+    model, verdict, report = upstream(20.0)
+    registry = str(tmp_path / "registry")
+    first, again = artifact(tmp_path / "first"), artifact(tmp_path / "again")
+    promote.python_func(model=model, verdict=verdict, report=report, registry=registry, model_name="kws", entry=first)
+    promote.python_func(model=model, verdict=verdict, report=report, registry=registry, model_name="kws", entry=again)
+    assert again.metadata == {**first.metadata, "reused": True}
+    assert json.loads(Path(again.path).read_text())["duplicate_of"] == "v1"
+    assert sorted(p.name for p in (tmp_path / "registry" / "kws").iterdir()) == ["v1"]
+
+
+def test_python_func_output_that_cannot_be_written_publishes_nothing(tmp_path, artifact, upstream):
+    model, verdict, report = upstream(20.0)
+    (tmp_path / "outputs").write_text("a file where the output folder should be")
+    entry = artifact(tmp_path / "outputs" / "entry")
+    with pytest.raises(OSError):
+        promote.python_func(model=model, verdict=verdict, report=report, registry=str(tmp_path / "registry"),
+                            model_name="kws", entry=entry)
+    assert not (tmp_path / "registry").exists()
 
 
 def test_python_func_refuses_a_failed_verdict(tmp_path, artifact, upstream):
@@ -54,6 +76,7 @@ def test_python_func_refuses_a_failed_verdict(tmp_path, artifact, upstream):
         promote.python_func(model=model, verdict=verdict, report=report, registry=str(tmp_path / "registry"),
                             model_name="kws", entry=entry)
     assert not Path(entry.path).exists() and entry.metadata == {}
+    assert not list(tmp_path.glob(".entry*"))  # nor the file prepared before publishing
 
 
 def test_compiles(tmp_path):
@@ -63,5 +86,6 @@ def test_compiles(tmp_path):
     compiler.Compiler().compile(promote, str(path))
     spec = yaml.safe_load(path.read_text())["components"]["comp-promote"]
     assert set(spec["inputDefinitions"]["artifacts"]) == {"model", "verdict", "report"}
-    assert set(spec["inputDefinitions"]["parameters"]) == {"registry", "model_name"}
+    assert set(spec["inputDefinitions"]["parameters"]) == {"registry", "model_name", "allow_duplicate"}
+    assert spec["inputDefinitions"]["parameters"]["allow_duplicate"]["defaultValue"] is False
     assert set(spec["outputDefinitions"]["artifacts"]) == {"entry"}

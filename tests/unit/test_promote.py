@@ -1,4 +1,8 @@
-"""Publishing to a local and an S3 registry (moto server): versions, immutability, crash safety."""
+"""Publishing to a local and an S3 registry (moto server): versions, immutability, crash safety,
+re-promotion of the same model, permissions, links in bundles and the --output folder.
+
+The fixtures and helpers here (`bundle`, `passed`, `failed`, `make_bundle`) are shared with the
+test_registry_*.py modules."""
 
 import argparse
 import errno
@@ -6,9 +10,11 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
+from faultproxy import FaultProxy
 from s3server import S3Env, clear_aws_env
 
 from edgeopt.common import storage
@@ -16,6 +22,7 @@ from edgeopt.common.bundle import ModelInfo, write_bundle
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.promote import cli
 from edgeopt.promote.core import list_versions, promote
+from edgeopt.promote.registry import S3Registry
 from edgeopt.validate_targets.core import run as write_verdict
 
 TARGETS = "target: cortex-m4f@80mhz\nlatency_ms: 50\naccuracy_drop: 0.02\n"
@@ -37,15 +44,20 @@ def make_verdict(root: Path, candidate_accuracy: float) -> Path:
     return out
 
 
-@pytest.fixture
-def bundle(tmp_path) -> Path:
-    """A small int8 TFLite model bundle, as quantize writes it."""
-    path = tmp_path / "quantized"
-    path.mkdir()
-    (path / "model.tflite").write_bytes(os.urandom(4096))
+def make_bundle(path: Path) -> Path:
+    """A small int8 TFLite model bundle at `path`, as quantize writes it (random weights: every
+    bundle made is a different model)."""
+    path.mkdir(parents=True)
+    (path / "model.tflite").write_bytes(b"\x1c\x00\x00\x00TFL3" + os.urandom(4088))
     (path / "metrics.json").write_text(json.dumps({"accuracy": 0.94}))
     write_bundle(path, ModelInfo(format="tflite", file="model.tflite", precision="int8", stage="quantize"))
     return path
+
+
+@pytest.fixture
+def bundle(tmp_path) -> Path:
+    """A small int8 TFLite model bundle, as quantize writes it."""
+    return make_bundle(tmp_path / "quantized")
 
 
 @pytest.fixture
@@ -68,9 +80,9 @@ def test_local_v1_then_v2_with_metadata(tmp_path, bundle, passed):
     registry = tmp_path / "registry"
     first = promote(bundle, passed, str(registry), "digits-cnn")
     assert first == {"uri": str(registry / "digits-cnn" / "v1"), "version": "v1", "name": "digits-cnn",
-                     "files": ENTRY_FILES}
-    second = promote(bundle, passed / "verdict.json", registry, "digits-cnn")
-    assert second["version"] == "v2"
+                     "files": ENTRY_FILES, "reused": False}
+    second = promote(make_bundle(tmp_path / "other"), passed / "verdict.json", registry, "digits-cnn")
+    assert second["version"] == "v2" and second["reused"] is False
     assert list_versions(registry, "digits-cnn") == ["v1", "v2"]
     assert sorted(p.name for p in (registry / "digits-cnn").iterdir()) == ["v1", "v2"]
 
@@ -86,6 +98,10 @@ def test_local_v1_then_v2_with_metadata(tmp_path, bundle, passed):
     assert sorted(meta["sha256"]) == [f for f in ENTRY_FILES if f != "metadata.json"]
     for rel, digest in meta["sha256"].items():
         assert hashlib.sha256((entry / rel).read_bytes()).hexdigest() == digest
+    listing = "".join(f"{meta['sha256'][f'model/{f}']}  {f}\n" for f in ("metrics.json", "model.json", "model.tflite"))
+    assert meta["content_sha256"] == hashlib.sha256(listing.encode()).hexdigest()
+    assert meta["content_sha256"] != json.loads((registry / "digits-cnn" / "v2" / "metadata.json").read_text())[
+        "content_sha256"]
 
 
 def test_never_overwrites_and_skips_numbers_in_use(tmp_path, bundle, passed):
@@ -94,7 +110,7 @@ def test_never_overwrites_and_skips_numbers_in_use(tmp_path, bundle, passed):
     before = {p: p.read_bytes() for p in (registry / "m" / "v1").rglob("*") if p.is_file()}
     (registry / "m" / "v3").mkdir()  # an incomplete entry (no metadata.json) still holds its number
     (registry / "m" / "notes").mkdir()
-    assert promote(bundle, passed, registry, "m")["version"] == "v4"
+    assert promote(bundle, passed, registry, "m", allow_duplicate=True)["version"] == "v4"
     assert list_versions(registry, "m") == ["v1", "v4"]
     assert {p: p.read_bytes() for p in (registry / "m" / "v1").rglob("*") if p.is_file()} == before
 
@@ -116,26 +132,43 @@ def test_a_version_taken_during_the_rename_moves_to_the_next(tmp_path, bundle, p
     assert json.loads((registry / "m" / "v2" / "metadata.json").read_text())["version"] == "v2"
 
 
-@pytest.mark.parametrize("error", [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()])
-def test_crash_half_way_leaves_no_entry_and_no_junk(tmp_path, bundle, passed, monkeypatch, error):
+@pytest.mark.parametrize(("error", "hint"), [
+    (OSError(errno.ENOSPC, "No space left on device"), "free space"),
+    (OSError(errno.EACCES, "Permission denied"), "writable for this user"),
+    (OSError(errno.EROFS, "Read-only file system"), "read-only file system"),
+    (KeyboardInterrupt(), None)])
+def test_crash_half_way_leaves_no_entry_and_no_junk(tmp_path, bundle, passed, monkeypatch, error, hint):
     registry = tmp_path / "registry"
-    real_copy = shutil.copy2
+    real_copy = shutil.copyfileobj
     calls = []
 
-    def copy_then_crash(src, dst, **kwargs):
+    def copy_then_crash(src, dst, *args):
         calls.append(src)
         if len(calls) == 2:
             raise error
-        return real_copy(src, dst, **kwargs)
+        return real_copy(src, dst, *args)
 
-    monkeypatch.setattr(shutil, "copy2", copy_then_crash)
-    with pytest.raises(EdgeoptError if isinstance(error, OSError) else KeyboardInterrupt) as err:
+    monkeypatch.setattr(shutil, "copyfileobj", copy_then_crash)
+    with pytest.raises(EdgeoptError if hint else KeyboardInterrupt) as err:
         promote(bundle, passed, registry, "m")
-    if isinstance(error, OSError):
-        assert "No space left" in err.value.message and "writable" in err.value.hint
+    if hint:
+        assert error.strerror in err.value.message and str(registry / "m") in err.value.message
+        assert hint in err.value.hint
     assert len(calls) == 2
     assert list((registry / "m").iterdir()) == []
     assert list_versions(registry, "m") == []
+
+
+def test_a_failure_removes_only_its_own_scratch_folder(tmp_path, bundle, passed, monkeypatch):
+    registry = tmp_path / "registry"
+    other = registry / "m" / ".incoming-othersprocess"  # another promotion's work in progress
+    (other / "model").mkdir(parents=True)
+    (other / "model" / "model.tflite").write_bytes(b"theirs")
+    monkeypatch.setattr(shutil, "copyfileobj", lambda *a: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
+    with pytest.raises(EdgeoptError, match="full"):
+        promote(bundle, passed, registry, "m")
+    assert [p.name for p in (registry / "m").iterdir()] == [".incoming-othersprocess"]
+    assert (other / "model" / "model.tflite").read_bytes() == b"theirs"
 
 
 def test_failed_verdict_is_refused_unless_forced(tmp_path, bundle, failed):
@@ -181,19 +214,145 @@ def test_report_given_or_rendered(tmp_path, bundle, passed):
     alone = tmp_path / "alone"
     alone.mkdir()
     shutil.copy(passed / "verdict.json", alone / "verdict.json")
-    v2 = Path(promote(bundle, alone / "verdict.json", registry, "m")["uri"])
+    v2 = Path(promote(bundle, alone / "verdict.json", registry, "m", allow_duplicate=True)["uri"])
     assert (v2 / "report.md").read_text().startswith("# Verdict: PASSED")
+
+
+def promote_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    return parser.parse_args(list(argv))
 
 
 def test_cli_publishes_and_writes_metrics(tmp_path, bundle, passed, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    parser = argparse.ArgumentParser()
-    cli.add_arguments(parser)
-    args = parser.parse_args(["--model", str(bundle), "--verdict", str(passed / "verdict.json"),
-                              "--name", "digits", "--output", "out"])
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    args = promote_args("--model", str(bundle), "--verdict", str(passed / "verdict.json"), "--name", "digits",
+                        "--output", "out")
     result = cli.run(args)
     assert result["uri"] == str(tmp_path / "registry" / "digits" / "v1")
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["version"] == "v1"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["metrics.json", "notes.txt"]
+
+
+@pytest.mark.parametrize("output", ["file", "file/sub", "file/sub/deeper"])
+def test_cli_output_that_cannot_be_written_publishes_nothing(tmp_path, bundle, passed, output):
+    (tmp_path / "file").write_text("a file in the way")
+    args = promote_args("--model", str(bundle), "--verdict", str(passed), "--name", "m",
+                        "--registry", str(tmp_path / "registry"), "--output", str(tmp_path / output))
+    with pytest.raises(EdgeoptError, match=f"{tmp_path / 'file'} is a file; nothing was published"):
+        cli.run(args)
+    assert not (tmp_path / "registry").exists()
+    assert (tmp_path / "file").read_text() == "a file in the way"
+
+
+def test_cli_a_failed_promotion_leaves_no_output_folder(tmp_path, bundle, failed):
+    args = promote_args("--model", str(bundle), "--verdict", str(failed), "--name", "m",
+                        "--registry", str(tmp_path / "registry"), "--output", str(tmp_path / "out"))
+    with pytest.raises(EdgeoptError, match="refusing to promote"):
+        cli.run(args)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "registry").exists()
+
+
+# --- re-promotion, permissions, bundle contents ----------------------------------------------
+
+def test_same_model_and_verdict_returns_the_latest_entry(tmp_path, bundle, passed, failed):
+    registry = tmp_path / "registry"
+    first = promote(bundle, passed, registry, "m")
+    again = promote(bundle, passed / "verdict.json", registry, "m")
+    assert again == {**first, "reused": True, "duplicate_of": "v1"}
+    assert sorted(p.name for p in (registry / "m").iterdir()) == ["v1"]
+    assert promote(bundle, failed, registry, "m", force=True)["version"] == "v2"  # another verdict
+    other = make_bundle(tmp_path / "other")
+    assert promote(other, passed, registry, "m")["version"] == "v3"  # another model
+    assert promote(bundle, passed, registry, "m")["version"] == "v4"  # not the latest any more
+    assert promote(bundle, passed, registry, "m")["reused"] is True
+    forced = promote(bundle, passed, registry, "m", allow_duplicate=True)
+    assert forced["version"] == "v5" and forced["reused"] is False
+    assert list_versions(registry, "m") == ["v1", "v2", "v3", "v4", "v5"]
+
+
+def test_a_changed_model_file_is_a_new_version(tmp_path, bundle, passed):
+    registry = tmp_path / "registry"
+    promote(bundle, passed, registry, "m")
+    (bundle / "metrics.json").write_text(json.dumps({"accuracy": 0.95}))
+    assert promote(bundle, passed, registry, "m")["version"] == "v2"
+
+
+def test_cli_allow_duplicate(tmp_path, bundle, passed, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base = ["--model", str(bundle), "--verdict", str(passed), "--name", "m"]
+    assert cli.run(promote_args(*base))["version"] == "v1"
+    assert cli.run(promote_args(*base, "--output", "out"))["duplicate_of"] == "v1"
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["reused"] is True
+    assert cli.run(promote_args(*base, "--allow-duplicate"))["version"] == "v2"
+
+
+def test_entries_get_the_umask_permissions(tmp_path, bundle, passed, monkeypatch):
+    old = os.umask(0o022)
+    try:
+        (bundle / "model.tflite").chmod(0o600)  # a private source file does not make a private entry
+        promote(bundle, passed, tmp_path / "registry", "m")
+        cli.run(promote_args("--model", str(bundle), "--verdict", str(passed), "--name", "m", "--allow-duplicate",
+                             "--registry", str(tmp_path / "registry"), "--output", str(tmp_path / "out")))
+    finally:
+        os.umask(old)
+    entry = tmp_path / "registry" / "m" / "v1"
+    folders = [tmp_path / "registry", entry.parent, entry, entry / "model", tmp_path / "out"]
+    files = [p for p in entry.rglob("*") if p.is_file()] + [tmp_path / "out" / "metrics.json"]
+    assert {oct(stat.S_IMODE(p.stat().st_mode)) for p in folders} == {"0o755"}
+    assert len(files) == 7 and {oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {"0o644"}
+
+
+@pytest.mark.parametrize("link", ["model.tflite", "extra/token", "linked-folder"])
+def test_symbolic_links_in_a_bundle_are_refused(tmp_path, bundle, passed, link):
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "token").write_text("service-account-token")
+    target = bundle / link
+    target.parent.mkdir(exist_ok=True)
+    if target.exists():
+        target.unlink()
+    target.symlink_to(secret if link == "linked-folder" else secret / "token")
+    with pytest.raises(EdgeoptError, match=f"{target}.* symbolic link") as err:
+        promote(bundle, passed, tmp_path / "registry", "m")
+    assert "service-account-token" not in str(err.value)
+    assert not (tmp_path / "registry").exists()
+
+
+def test_special_files_in_a_bundle_are_refused(tmp_path, bundle, passed):
+    os.mkfifo(bundle / "pipe")
+    with pytest.raises(EdgeoptError, match=f"{bundle / 'pipe'} is not a regular file"):
+        promote(bundle, passed, tmp_path / "registry", "m")
+
+
+def test_a_link_swapped_in_after_the_check_is_not_followed(tmp_path, bundle, passed, monkeypatch):
+    from edgeopt.promote import core
+
+    real_files = core._bundle_files
+    secret = tmp_path / "token"
+    secret.write_text("service-account-token")
+
+    def swap_after_listing(path):
+        listed = list(real_files(path))
+        (bundle / "model.tflite").unlink()
+        (bundle / "model.tflite").symlink_to(secret)
+        return iter(listed)
+
+    monkeypatch.setattr(core, "_bundle_files", swap_after_listing)
+    monkeypatch.setattr(core, "read_bundle", lambda path: (ModelInfo(format="tflite", file="model.tflite"), path))
+    with pytest.raises(EdgeoptError, match="model.tflite is a symbolic link"):
+        promote(bundle, passed, tmp_path / "registry", "m")
+    assert not (tmp_path / "registry").exists()
+
+
+def test_a_registry_path_that_is_a_file(tmp_path, bundle, passed):
+    (tmp_path / "registry").write_text("not a folder")
+    for path in (tmp_path / "registry", tmp_path / "registry" / "below"):
+        with pytest.raises(EdgeoptError, match=f"cannot be used: {tmp_path / 'registry'} is a file"):
+            promote(bundle, passed, path, "m")
+    assert (tmp_path / "registry").read_text() == "not a folder"
 
 
 # --- S3 registry ------------------------------------------------------------------------------
@@ -202,10 +361,11 @@ def test_s3_v1_then_v2(s3: S3Env, bundle, passed):
     registry = f"s3://{s3.bucket}/models"
     first = promote(bundle, passed, registry, "digits-cnn")
     assert first == {"uri": f"s3://{s3.bucket}/models/digits-cnn/v1", "version": "v1", "name": "digits-cnn",
-                     "files": ENTRY_FILES}
-    assert promote(bundle, passed, registry, "digits-cnn")["version"] == "v2"
+                     "files": ENTRY_FILES, "reused": False}
+    assert promote(bundle, passed, registry, "digits-cnn") == {**first, "reused": True, "duplicate_of": "v1"}
+    assert promote(bundle, passed, registry, "digits-cnn", allow_duplicate=True)["version"] == "v2"
     assert list_versions(registry, "digits-cnn") == ["v1", "v2"]
-    assert s3.keys("models/digits-cnn/v1/") == [f"models/digits-cnn/v1/{f}" for f in ENTRY_FILES]
+    assert s3.keys("models/digits-cnn/v1/") == [f"models/digits-cnn/v1/{f}" for f in [".claim", *ENTRY_FILES]]
     meta = json.loads(s3.client.get_object(Bucket=s3.bucket, Key="models/digits-cnn/v2/metadata.json")["Body"].read())
     assert meta["version"] == "v2"
     for rel, digest in meta["sha256"].items():
@@ -224,32 +384,28 @@ def test_s3_counts_only_complete_versions_and_skips_used_numbers(s3: S3Env, bund
 
 def test_s3_claim_taken_meanwhile_moves_to_the_next_version(s3: S3Env, bundle, passed, monkeypatch):
     s3.client.put_object(Bucket=s3.bucket, Key="m/v1/.claim", Body=b"")  # another promotion is uploading v1
-    real_list = storage.list_keys
+    real_list = storage.list_folders
     views = []
 
     def stale_first_view(prefix, client):
         views.append(prefix)
         return [] if len(views) == 1 else real_list(prefix, client)
 
-    monkeypatch.setattr(storage, "list_keys", stale_first_view)
+    monkeypatch.setattr(storage, "list_folders", stale_first_view)
     assert promote(bundle, passed, f"s3://{s3.bucket}", "m")["version"] == "v2"
     assert s3.keys("m/v1/") == ["m/v1/.claim"]
 
 
-def test_s3_upload_error_deletes_what_was_uploaded(s3: S3Env, bundle, passed, monkeypatch):
-    real_upload = storage.upload_file
-    calls = []
-
-    def upload_then_fail(local, dest, client):
-        calls.append(dest)
-        if len(calls) == 3:
-            raise EdgeoptError(f"cannot upload to {dest}: S3 answered InternalError", "")
-        return real_upload(local, dest, client)
-
-    monkeypatch.setattr(storage, "upload_file", upload_then_fail)
-    with pytest.raises(EdgeoptError, match="InternalError"):
-        promote(bundle, passed, f"s3://{s3.bucket}/reg", "m")
-    assert len(calls) == 3
+def test_s3_upload_error_deletes_what_was_uploaded(s3: S3Env, bundle, passed):
+    error = b"<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>"
+    with FaultProxy(s3.endpoint) as proxy:
+        failing = proxy.answer(rf"^PUT /{s3.bucket}/reg/m/v1/model/model\.tflite", 500, error)
+        registry = S3Registry(storage.S3Uri(s3.bucket, "reg"), storage.s3_client(proxy.url, attempts=1))
+        with pytest.raises(EdgeoptError, match="S3 answered InternalError"):
+            promote(bundle, passed, registry, "m")
+    assert failing.hits == 1
+    puts = [r for r in proxy.requests if r.startswith("PUT")]
+    assert len(puts) >= 2  # the claim and at least one file were written before the failure
     assert s3.keys() == []
     assert list_versions(f"s3://{s3.bucket}/reg", "m") == []
 
