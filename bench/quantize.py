@@ -143,8 +143,9 @@ def bench_model(name: str, root: Path, methods: list[str], n_calib: int, n_eval:
     from edgeopt.common.datasets import Dataset, save_dataset
     from edgeopt.common.evaluate import parity
     from edgeopt.common.runtimes import predict_tflite
-    from edgeopt.quantize.core import quantize, to_tflite
-    from edgeopt.quantize.inputs import bundle_from_path, open_float_source
+    from edgeopt.common.export import float_tflite as export_float_tflite
+    from edgeopt.quantize.core import quantize
+    from edgeopt.common.float_source import bundle_from_path, open_float_source
     from edgeopt.quantize.mixed import relative_error
 
     model_rel, official_rel, kind = MODELS[name]
@@ -155,7 +156,7 @@ def bench_model(name: str, root: Path, methods: list[str], n_calib: int, n_eval:
     calib, x_eval = inputs(name, kind, source.info.input_shape, lo, hi, n_calib, n_eval)
     data = save_dataset(work / f"{name}.npz", Dataset(x_train=calib, x_test=x_eval, x_calib=calib))
     reference = source.predict(x_eval)
-    float_tflite = to_tflite(source, None)
+    float_tflite = export_float_tflite(source)
 
     def quality(outputs: np.ndarray) -> dict:
         match = parity(outputs, reference)

@@ -16,6 +16,7 @@ from edgeopt.common.errors import EdgeoptError, first_line
 from edgeopt.common.fsutil import MANIFEST, WRITE_ERRNOS, check_writable_dir
 from edgeopt.common.modelfile import trusting
 from edgeopt.common.quiet import filtered_stderr
+from edgeopt.common.spec import TRUST_MODEL_HELP
 
 # sub-command -> module with add_arguments(parser) and run(args) -> dict
 COMMANDS = {
@@ -53,9 +54,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             add(sp)
             sp.set_defaults(handler=getattr(mod, f"run_{name}", None) or mod.run)
         if name in MODEL_COMMANDS:
-            sp.add_argument("--trust-model", action="store_true",
-                            help="allow SavedModel input: its graph runs as stored, so pass this only for "
-                                 "models whose source you trust (Keras files are checked and never need it)")
+            sp.add_argument("--trust-model", action="store_true", help=TRUST_MODEL_HELP)
         sp.add_argument("--debug", action="store_true", help="show the full traceback of an unexpected error")
     return parser
 

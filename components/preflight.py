@@ -24,20 +24,23 @@ def preflight(model: Path, data: Path, targets: Path, params: dict[str, Any]) ->
 
 
 def check_stage_options(params: dict[str, Any]) -> None:
-    """EdgeoptError unless every enabled stage accepts its options from `params`."""
-    from edgeopt.distill.core import check_options as check_distill
-    from edgeopt.prune.core import check_options as check_prune
+    """EdgeoptError unless every enabled stage accepts the options `params` gives it, checked against
+    the stage declarations (and, for quantize, the chosen method's registry entry)."""
+    from edgeopt.distill.spec import SPEC as DISTILL
+    from edgeopt.prune.spec import SPEC as PRUNE
     from edgeopt.quantize.core import check_options as check_quantize
+    from edgeopt.quantize.spec import SPEC as QUANTIZE
 
-    if params.get("distill_enabled"):
-        check_distill(epochs=params["distill_epochs"])
-    if params.get("prune_enabled"):
-        check_prune(params["target_sparsity"], params["prune_epochs"])
-    if params["quantize_method"] == "mixed":
-        raise EdgeoptError("method mixed needs float layers or an accuracy budget, which `edgeopt run` does not pass",
-                           "run `edgeopt quantize --method mixed --float-layers ... | --accuracy-budget ...` on the "
-                           "pruned model, or pick int8, int16x8, dynamic, float16 or qat")
-    check_quantize(params["quantize_method"])
+    for spec in (DISTILL, PRUNE):
+        options = stage_options(spec, params)
+        if options.get("enabled", True):
+            spec.check(options)
+    check_quantize(**stage_options(QUANTIZE, params))
+
+
+def stage_options(spec, params: dict[str, Any]) -> dict[str, Any]:
+    """The options of stage `spec` among the pipeline parameters `params`, by the stage's own names."""
+    return {name: params[pipeline] for name, pipeline in spec.pipeline_names().items() if pipeline in params}
 
 
 def check_registry_target(registry: str, name: str) -> None:

@@ -12,27 +12,18 @@ REPO = Path(__file__).resolve().parents[1]
 MLPERF = Path(os.environ.get("EDGEOPT_MLPERF_DIR", REPO.parent / "shared" / "models" / "mlperf-tiny"))
 
 
-class FakeArtifact:
-    """Stands in for a KFP artifact when calling `component.python_func` directly."""
+def make_artifact(path: Path | str, kind: type | None = None):
+    """A real KFP artifact of class `kind` (default `dsl.Artifact`) whose local path is `path`, as
+    the KFP executor hands it to a component function."""
+    from kfp import dsl
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = str(path)
-        self.uri = str(path)
-        self.metadata: dict = {}
-        self.logged: dict[str, float] = {}
-
-    def log_metric(self, name: str, value: float) -> None:
-        self.logged[name] = value
-        self.metadata[name] = value
-
-    def log_confusion_matrix(self, categories: list[str], matrix: list[list[int]]) -> None:
-        self.metadata["confusionMatrix"] = {"categories": categories, "matrix": matrix}
+    return (kind or dsl.Artifact)(uri=str(path))
 
 
 @pytest.fixture
 def artifact():
-    """Factory of FakeArtifact objects: `artifact(path)`."""
-    return FakeArtifact
+    """Factory of real KFP artifacts: `artifact(path, dsl.Metrics)`."""
+    return make_artifact
 
 
 @pytest.fixture(scope="session")
@@ -65,18 +56,6 @@ def baseline(tmp_path_factory, digits_model_file, digits_npz) -> tuple[Path, Pat
     return root / "model", root / "data.npz", metrics
 
 
-def lambda_model(marker: Path):
-    """A digits-shaped Keras model whose Lambda layer writes `marker` whenever its code runs (loading
-    such a file unsafely runs it); the file is removed after the build, which ran the code once."""
-    from edgeopt.common.tfenv import keras
-
-    code = eval(f"lambda t: (__import__('pathlib').Path({str(marker)!r}).write_text('ran'), t)[1]")
-    model = keras.Sequential([keras.layers.Input((8, 8, 1)), keras.layers.Lambda(code), keras.layers.Flatten(),
-                              keras.layers.Dense(10, activation="softmax")])
-    marker.unlink(missing_ok=True)
-    return model
-
-
 @pytest.fixture
 def marker(tmp_path) -> Path:
     """Where a hostile model's code leaves its trace if it ever runs."""
@@ -99,6 +78,8 @@ def mlperf() -> Path:
         pytest.skip(f"MLPerf Tiny models not found at {MLPERF} (set EDGEOPT_MLPERF_DIR)")
     return MLPERF
 
+
+from hostile import lambda_model  # noqa: E402
 
 # the real S3-compatible server (moto) on 127.0.0.1, for registry and storage tests
 from s3server import s3, s3_endpoint  # noqa: E402,F401  (fixtures)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeopt.common.bundle import read_bundle
-from edgeopt.common.errors import EdgeoptError
+from edgeopt.common.errors import EdgeoptError, first_line
 
 
 def predict_keras(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -78,6 +78,28 @@ def dequantize_output(y: np.ndarray, detail: dict) -> np.ndarray:
         if scale:
             return (y.astype(np.float32) - zero) * scale
     return y.astype(np.float32)
+
+
+def session_for(model: Path, optimized_model: Path | None = None, level: str = "all"):
+    """An ONNX Runtime CPU session for `model`; EdgeoptError if ORT cannot load it.
+
+    With `optimized_model`, ORT writes the graph it optimized at `level` (basic, extended, all) there.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: ORT warns about every initializer it drops
+    if optimized_model is not None:
+        options.optimized_model_filepath = str(optimized_model)
+    options.graph_optimization_level = {
+        "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[level]
+    try:
+        return ort.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises its own exception types
+        raise EdgeoptError(f"ONNX Runtime cannot load {model}: {first_line(exc)}",
+                           "check that the file is a complete .onnx model that ONNX Runtime supports") from exc
 
 
 def predict_onnx(model: Path | str, x: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeopt.convert.core import convert
-from edgeopt.quantize.inputs import bundle_from_path
+from edgeopt.common.float_source import bundle_from_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -21,7 +21,6 @@ its status (ok, or skipped with the reason: a missing optional runtime is never 
 bytes and parity; the flat keys before it stay as they were.
 """
 
-import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -32,14 +31,13 @@ from edgeopt.common.bundle import ModelInfo, parent_ref, read_bundle, write_bund
 from edgeopt.common.datasets import load_dataset
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.common.evaluate import parity
+from edgeopt.common.export import ONNX_OPSET, export_onnx, float_tflite
+from edgeopt.common.float_source import FloatSource, open_float_source
 from edgeopt.common.fsutil import atomic_dir
 from edgeopt.common.metrics import write_metrics
 from edgeopt.common.runtimes import predict_onnx, predict_tflite
 from edgeopt.convert import formats as extra
-from edgeopt.quantize.core import to_tflite
-from edgeopt.quantize.inputs import FloatSource, open_float_source
 
-ONNX_OPSET = 13
 ARRAY_NAME = "g_model_data"
 SOURCE_FILE = "model_data.cc"
 HEADER_FILE = "model_data.h"
@@ -60,14 +58,14 @@ def convert(model_dir: Path | str, data_path: Path | str, out_dir: Path | str,
     quantized = _quantized_tflite(quantized_dir) if quantized_dir is not None else None
     x = source.check_samples(load_dataset(data_path).x_test[:samples], "x_test")
     reference = source.predict(x)
-    float_tflite = to_tflite(source, None)
+    float_model = float_tflite(source)
 
     with atomic_dir(out_dir) as scratch:
-        tflite_info = _tflite_bundle(scratch / "tflite", float_tflite, source)
+        tflite_info = _tflite_bundle(scratch / "tflite", float_model, source)
         onnx_info = _onnx_bundle(scratch / "onnx", source)
         onnx_model = scratch / "onnx" / onnx_info.file
         optimized_info = _optimized_bundle(scratch / "optimized", onnx_model, onnx_info)
-        array_model, array_parent = (quantized if quantized else (float_tflite, tflite_info))
+        array_model, array_parent = (quantized if quantized else (float_model, tflite_info))
         array_info = _c_array_bundle(scratch / "c_array", array_model, array_parent, source)
 
         tflite_out = predict_tflite(scratch / "tflite" / tflite_info.file, x)
@@ -148,34 +146,6 @@ def parse_c_array(text: str) -> bytes:
     if len(data) != int(length.group(1)):
         raise ValueError(f"{ARRAY_NAME} holds {len(data)} bytes but {ARRAY_NAME}_len says {length.group(1)}")
     return data
-
-
-def export_onnx(source: FloatSource, path: Path) -> None:
-    """Write the ONNX form of `source` to `path` with tf2onnx (opset ONNX_OPSET, dynamic batch)."""
-    import tf2onnx
-
-    from edgeopt.common.tfenv import tf
-
-    logging.getLogger("tf2onnx").setLevel(logging.WARNING)
-    spec = tf.TensorSpec([None, *source.info.input_shape[1:]], tf.float32, name="input")
-    try:
-        if source.keras_model is not None:
-            tf2onnx.convert.from_keras(source.keras_model, input_signature=(spec,), opset=ONNX_OPSET,
-                                       output_path=str(path))
-        else:
-            loaded = tf.saved_model.load(str(source.path))  # keeps the variables alive while tracing
-            serving = loaded.signatures["serving_default"]
-            arg = list(serving.structured_input_signature[1])[0]
-            output = list(serving.structured_outputs)[0]
-            function = tf.function(lambda x: serving(**{arg: x})[output])
-            tf2onnx.convert.from_function(function, input_signature=(spec,), opset=ONNX_OPSET,
-                                          output_path=str(path))
-    except Exception as exc:  # tf2onnx raises many types for unsupported graphs
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        reason = lines[-1][:300] if lines else type(exc).__name__  # TF states the cause last
-        raise EdgeoptError(f"tf2onnx cannot convert the model to ONNX opset {ONNX_OPSET}: {reason}",
-                           "the model uses an operator tf2onnx does not support; replace that layer "
-                           "with a built-in one") from exc
 
 
 def _quantized_tflite(bundle_dir: Path | str) -> tuple[bytes, ModelInfo]:

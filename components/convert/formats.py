@@ -53,7 +53,7 @@ def optimize_onnx(source: Path, target: Path) -> dict[str, Any]:
     """
     import onnx
 
-    from edgeopt.quantize.onnx_path import session_for
+    from edgeopt.common.runtimes import session_for
 
     session_for(source, optimized_model=target, level=OPTIMIZATION_LEVEL)
     model = onnx.load(str(target))

@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 
 from edgeopt.common.errors import EdgeoptError
-from edgeopt.common.evaluate import parity
+from edgeopt.common.evaluate import accuracy, parity
 from edgeopt.common.runtimes import predict_tflite
 from edgeopt.quantize.fusions import Node, model_nodes
-from edgeopt.quantize.tflite_methods import float_ops_with_nodes, quantize_calibrated
+from edgeopt.quantize.job import Built, Job
+from edgeopt.quantize.tflite_methods import calibrate, float_ops_with_nodes, quantize_calibrated
 
 
 TOLERANCE = 1e-9  # accuracy drops are differences of fractions: 0.05 may come out as 0.050000000000000044
@@ -40,6 +41,8 @@ class MixedResult:
     budget_reason: str = ""
     steps: list[dict[str, Any]] = field(default_factory=list)
     sensitivity: list[dict[str, Any]] = field(default_factory=list)
+
+SENSITIVITY_SAMPLES = 64  # calibration samples that rank the operators' sensitivity
 
 
 def quantizable_nodes(calibrated: bytes, known_layers: list[str] | None) -> list[Node]:
@@ -156,3 +159,32 @@ def auto_float_nodes(calibrated: bytes, nodes: list[Node], budget: float, io_typ
 def _short(node: Node) -> str:
     """The node's layers when known, else its tensor name cut to 80 characters."""
     return "+".join(node.layers) if node.layers else node.name[:80]
+
+
+def build(job: Job) -> Built:
+    """Mixed precision: int8 with `float_layers` kept float and/or, with `accuracy_budget`, the most
+    sensitive operators kept float until the accuracy drop is within the budget."""
+    o, source = job.options, job.source
+    calibrated = calibrate(source, job.calib)
+    known = [layer.name for layer in source.keras_model.layers] if source.keras_model is not None else None
+    nodes = quantizable_nodes(calibrated, known)
+    requested = list(o["float_layers"] or [])
+    budget = o["accuracy_budget"]
+    if budget is None:
+        result = named_mixed(calibrated, nodes, requested, o["io_type"], o["per_channel"])
+        return Built(result.flatbuffer, result.float_layers)
+    float_accuracy = accuracy(job.reference, job.labels)
+    has_labels = job.data.y_test is not None
+
+    def drop_of(flatbuffer: bytes) -> float:
+        out = predict_tflite(flatbuffer, job.x_test)
+        if has_labels:
+            return float_accuracy - accuracy(out, job.labels)
+        return 1.0 - parity(out, job.reference)["top1_agreement"]
+
+    sens_x = job.calib[:SENSITIVITY_SAMPLES]
+    result = auto_float_nodes(calibrated, nodes, budget, o["io_type"], o["per_channel"], sens_x,
+                              source.predict(sens_x), drop_of, requested)
+    return Built(result.flatbuffer, result.float_layers,
+                 {"accuracy_budget": budget, "budget_met": result.budget_met, "budget_reason": result.budget_reason,
+                  "search": result.steps, "sensitivity": result.sensitivity})

@@ -43,6 +43,7 @@ from edgeopt.common.errors import EdgeoptError
 from edgeopt.common.evaluate import quality
 from edgeopt.common.fsutil import atomic_dir
 from edgeopt.common.metrics import write_metrics
+from edgeopt.common.runtimes import session_for
 
 METHODS = {"static": "int8", "dynamic": "dynamic_int8", "int4": "int4_weight_only", "float16": "float16"}
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
@@ -131,28 +132,6 @@ def quantize_onnx(onnx_path: Path, data: Dataset, out_dir: Path, method: str, ca
 
 
 # ---- ONNX Runtime helpers, shared with convert ----
-
-def session_for(model: Path, optimized_model: Path | None = None, level: str = "all"):
-    """An ONNX Runtime CPU session for `model`; EdgeoptError if ORT cannot load it.
-
-    With `optimized_model`, ORT writes the graph it optimized at `level` (basic, extended, all) there.
-    """
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # errors only: ORT warns about every initializer it drops
-    if optimized_model is not None:
-        options.optimized_model_filepath = str(optimized_model)
-    options.graph_optimization_level = {
-        "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[level]
-    try:
-        return ort.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ORT raises its own exception types
-        raise EdgeoptError(f"ONNX Runtime cannot load {model}: {_first_line(exc)}",
-                           "check that the file is a complete .onnx model that ONNX Runtime supports") from exc
-
 
 def onnx_signature(session) -> dict[str, Any]:
     """Name, shape (None for a dynamic dim) of the only input and shape of the first output.

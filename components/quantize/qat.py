@@ -13,8 +13,12 @@ import numpy as np
 
 from edgeopt.common.datasets import Dataset
 from edgeopt.common.errors import EdgeoptError
+from edgeopt.common.evaluate import accuracy, parity
+from edgeopt.common.keras_io import load_keras
+from edgeopt.common.runtimes import predict_tflite
 from edgeopt.common.training import check_training_args, classifier_from_logits
-from edgeopt.quantize.tflite_methods import convert, representative
+from edgeopt.quantize.job import Built, Job
+from edgeopt.quantize.tflite_methods import convert, representative, to_tflite_bytes
 
 LEARNING_RATE = 1e-4  # fine-tuning rate: the float weights are already trained; only adapt to the rounding
 
@@ -63,3 +67,21 @@ def qat_flatbuffer(keras_model: Any, data: Dataset, calibration: np.ndarray, epo
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:300]
+
+
+def build(job: Job) -> Built:
+    """Quantization-aware training for `qat_epochs`, then int8; the post-training int8 model of the
+    same data is made too and its accuracy reported beside it (`ptq_*`)."""
+    o, source = job.options, job.source
+    keras_model = source.keras_model
+    if keras_model is None:
+        try:
+            keras_model = load_keras(source.path)
+        except EdgeoptError:
+            keras_model = None
+    flatbuffer, extra = qat_flatbuffer(keras_model, job.data, job.calib, o["qat_epochs"], o["io_type"])
+    ptq = to_tflite_bytes(source, "int8", job.calib, o["io_type"], o["per_channel"])
+    ptq_out = predict_tflite(ptq, job.x_test)
+    extra.update({"ptq_accuracy": accuracy(ptq_out, job.labels),
+                  "ptq_agreement": parity(ptq_out, job.reference)["top1_agreement"], "ptq_size_bytes": len(ptq)})
+    return Built(flatbuffer, extra=extra)

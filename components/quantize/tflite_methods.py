@@ -14,33 +14,24 @@ the same call the converter's `tf.lite.experimental.QuantizationDebugger` makes 
 `denylisted_nodes` option (`tensorflow.lite.python.convert.mlir_quantize`).
 """
 
-import re
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from edgeopt.common.errors import EdgeoptError
+from edgeopt.common.export import GENERIC_HINT, conversion_error, run_converter
 from edgeopt.common.runtimes import tflite_interpreter
+from edgeopt.quantize.job import Built, Job
+from edgeopt.quantize.methods import io_type_for, lookup
 
-CALIBRATED = ("int8", "int16x8")
-IO_TYPES = {"int8": ("int8", "uint8", "float32"), "int16x8": ("int16", "float32"),
-            "dynamic": ("float32",), "float16": ("float32",)}
-DEFAULT_IO = {"int8": "int8", "int16x8": "int16", "dynamic": "float32", "float16": "float32"}
 # ops that only move values between float and integer; any other op with a float output runs in float
 CAST_OPS = ("QUANTIZE", "DEQUANTIZE")
 
 
-def check_io_type(method: str, io_type: str | None) -> str:
-    """The input/output dtype for `method` (its default when `io_type` is None); EdgeoptError if not allowed."""
-    base = "int8" if method in ("mixed", "qat") else method
-    if io_type is None:
-        return DEFAULT_IO[base]
-    if io_type not in IO_TYPES[base]:
-        raise EdgeoptError(f"io_type {io_type!r} is not available for method {method}",
-                           f"use one of {', '.join(IO_TYPES[base])} for {method}")
-    return io_type
+def build_post_training(job: Job) -> Built:
+    """Post-training quantization with the converter alone (int8, int16x8, dynamic, float16)."""
+    o = job.options
+    return Built(to_tflite_bytes(job.source, job.method.name, job.calib, o["io_type"], o["per_channel"]))
 
 
 def converter_for(source, method: str | None, calibration: np.ndarray | None = None, io_type: str | None = None,
@@ -53,9 +44,10 @@ def converter_for(source, method: str | None, calibration: np.ndarray | None = N
         return converter
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter._experimental_disable_per_channel = not per_channel  # the converter's only switch for it
-    if method in CALIBRATED:
+    entry = lookup(method, "tflite")
+    if entry.calibrated:
         converter.representative_dataset = representative(calibration)
-        io = getattr(tf, check_io_type(method, io_type))
+        io = getattr(tf, io_type_for(entry, io_type))
         converter.inference_input_type = io
         converter.inference_output_type = io
         converter.target_spec.supported_ops = (
@@ -67,13 +59,11 @@ def converter_for(source, method: str | None, calibration: np.ndarray | None = N
 
 
 def convert(converter, method: str | None) -> bytes:
-    """Run `converter`; its failures become EdgeoptError naming the unsupported operator when it says."""
-    try:
-        with warnings.catch_warnings():  # integer I/O without input statistics is what we ask for
-            warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
-            return bytes(converter.convert())
-    except Exception as exc:  # the converter raises ConverterError, ValueError, RuntimeError, ...
-        raise conversion_error(exc, method) from exc
+    """Run `converter` for `method` (None: float); failures become EdgeoptError naming the operator."""
+    if method is None:
+        return run_converter(converter, "float TFLite")
+    calibrated = lookup(method, "tflite").calibrated
+    return run_converter(converter, f"{method} TFLite", fallback_hint(method) if calibrated else GENERIC_HINT)
 
 
 def to_tflite_bytes(source, method: str | None, calibration: np.ndarray | None = None, io_type: str | None = None,
@@ -103,7 +93,7 @@ def quantize_calibrated(calibrated: bytes, io_type: str = "int8", per_channel: b
                                           denylisted_nodes=list(float_nodes) or None)
         return bytes(tfl_convert.deduplicate_readonly_buffers(model))
     except Exception as exc:  # the quantizer raises RuntimeError/ValueError with MLIR diagnostics
-        raise conversion_error(exc, "int8") from exc
+        raise conversion_error(exc, "int8 TFLite", fallback_hint("int8")) from exc
 
 
 def representative(calibration: np.ndarray) -> Any:
@@ -159,35 +149,3 @@ def fallback_hint(method: str | None) -> str:
     """How to get a model when full-integer quantization fails."""
     return ("use `--method dynamic` (int8 weights, float activations) or `--method float16`, or keep those "
             "layers in float with `--method mixed --float-layers NAME,...`")
-
-
-def conversion_error(exc: BaseException, method: str | None) -> EdgeoptError:
-    """A user-facing error for a converter failure, naming the operator when the converter does."""
-    text = str(exc)
-    ops = named_operators(text)
-    what = "float TFLite" if method is None else f"{method} TFLite"
-    reason = f"operator(s) {', '.join(ops)} not supported" if ops else first_error_line(text)
-    no_builtin = any(s in text for s in ("flex op", "TF Select", "Select TF ops"))
-    if no_builtin:
-        hint = ("TFLite has no builtin kernel for it and microcontrollers cannot run TF Select ops: "
-                "replace that layer with a built-in one")
-    elif method in (*CALIBRATED, "mixed", "qat"):
-        hint = fallback_hint(method)
-    else:
-        hint = "check that the model runs in TensorFlow, and replace custom or exotic layers with built-in ones"
-    return EdgeoptError(f"cannot convert the model to {what}: {reason}", hint)
-
-
-def named_operators(text: str) -> list[str]:
-    names = re.findall(r"'(?:tf|tfl)\.(\w+)' op", text) + re.findall(r"not yet supported for op: '(\w+)'", text)
-    for group in re.findall(r"TF Select ops: ([\w, ]+)", text):
-        names += [n.strip() for n in group.split(",") if n.strip()]
-    return list(dict.fromkeys(names))
-
-
-def first_error_line(text: str) -> str:
-    for line in text.splitlines():
-        if "error:" in line:
-            return line.split("error:", 1)[1].strip()[:300]
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[0][:300] if lines else "unknown converter error"

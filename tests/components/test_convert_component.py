@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from kfp.dsl import Metrics
 
 from edgeopt.common.bundle import read_bundle
 from edgeopt.common.metrics import read_metrics
@@ -15,7 +16,7 @@ from edgeopt.quantize.core import quantize as quantize_core
 def test_component_writes_three_formats(baseline, artifact, tmp_path):
     bundle, data, _ = baseline
     quantize_core(bundle, data, tmp_path / "q", method="dynamic")
-    out, metrics = artifact(tmp_path / "converted"), artifact(tmp_path / "metrics.json")
+    out, metrics = artifact(tmp_path / "converted"), artifact(tmp_path / "metrics.json", Metrics)
     convert.python_func(model=artifact(bundle), quantized_model=artifact(tmp_path / "q"), dataset=artifact(data),
                         converted=out, metrics=metrics, samples=16)
     assert {read_bundle(tmp_path / "converted" / sub)[0].format for sub in ("tflite", "onnx", "optimized",
@@ -24,9 +25,9 @@ def test_component_writes_three_formats(baseline, artifact, tmp_path):
     assert out.metadata["formats"][:4] == ["tflite", "onnx", "optimized", "c_array"]
     assert set(out.metadata["formats"][4:]) | set(out.metadata["skipped"]) == {"openvino", "tensorrt"}
     assert all(reason for reason in out.metadata["skipped"].values())
-    assert metrics.logged["optimized_top1_agreement"] == 1.0
-    assert metrics.logged["c_array_identical"] == 1.0 and metrics.logged["samples"] == 16
-    assert metrics.logged["onnx_parity_max_abs_diff"] < 1e-3
+    assert metrics.metadata["optimized_top1_agreement"] == 1.0
+    assert metrics.metadata["c_array_identical"] == 1.0 and metrics.metadata["samples"] == 16
+    assert metrics.metadata["onnx_parity_max_abs_diff"] < 1e-3
     assert json.loads((tmp_path / "metrics.json").read_text())["c_array_identical"] is True
 
 

@@ -112,9 +112,9 @@ def test_run_refuses_bad_data_at_once(tmp_path, digits_model_file, digits_npz, t
 
 @pytest.mark.parametrize("options, fragment", [
     (["--method", "int3"], "unknown quantization method 'int3'"),
-    (["--method", "mixed"], "method mixed needs float layers"),
-    (["--sparsity", "1.5"], "target sparsity must be in [0, 1)"),
-    (["--prune-epochs", "-1"], "epochs must be a whole number"),
+    (["--method", "mixed"], "method mixed needs float_layers or accuracy_budget"),
+    (["--sparsity", "1.5"], "prune target_sparsity is 1.5, outside [0, 1)"),
+    (["--prune-epochs", "-1"], "prune epochs is -1, outside [0, inf)"),
     (["--name", "../escape"], "model name '../escape' cannot be used"),
     (["--registry", "ftp://host/registry"], "unsupported scheme"),
 ])

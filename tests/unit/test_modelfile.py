@@ -14,9 +14,9 @@ from edgeopt.common.bundle import ModelInfo, read_bundle, write_bundle
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.common.keras_io import load_keras
 from edgeopt.common.modelfile import check_loadable, model_format, sniff, trusting
-from edgeopt.quantize.inputs import bundle_from_path
+from edgeopt.common.float_source import bundle_from_path
 
-from conftest import lambda_model
+from hostile import lambda_model
 
 
 def test_hdf5_renamed_to_keras_is_read_by_content_and_refused(tmp_path, lambda_h5, marker):

@@ -13,8 +13,10 @@ from edgeopt.common.evaluate import accuracy
 from edgeopt.common.metrics import read_metrics
 from edgeopt.common.runtimes import predict_tflite, tflite_interpreter
 from edgeopt.quantize import cli
-from edgeopt.quantize.core import float_operators, quantize, to_tflite
-from edgeopt.quantize.inputs import open_float_source
+from edgeopt.common.export import float_tflite
+from edgeopt.quantize.core import quantize
+from edgeopt.quantize.tflite_methods import float_operators
+from edgeopt.common.float_source import open_float_source
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,7 @@ def test_int8_is_small_integer_and_accurate(baseline, int8):
     bundle, data_path, base_metrics = baseline
     out, metrics = int8
     info, model_path = read_bundle(out)
-    float_size = len(to_tflite(open_float_source(bundle, "test"), None))
+    float_size = len(float_tflite(open_float_source(bundle, "test")))
     assert info.size_bytes == model_path.stat().st_size == metrics["size_bytes"]
     assert metrics["size_bytes"] < 0.3 * float_size
     interp = tflite_interpreter(model_path)

@@ -82,9 +82,9 @@ def test_io_type_must_suit_the_method(baseline, tmp_path):
     with pytest.raises(EdgeoptError, match="io_type 'uint8'.*int16x8") as err:
         quantize(bundle, data_path, tmp_path / "q", method="int16x8", io_type="uint8")
     assert "int16, float32" in err.value.hint
-    with pytest.raises(EdgeoptError, match="min/max"):
+    with pytest.raises(EdgeoptError, match="tflite backend calibrates with minmax, not .entropy."):
         quantize(bundle, data_path, tmp_path / "q", calibration_method="entropy")
-    with pytest.raises(EdgeoptError, match="apply to method mixed"):
+    with pytest.raises(EdgeoptError, match="float_layers does not apply to tflite method int8.*use method mixed"):
         quantize(bundle, data_path, tmp_path / "q", method="int8", float_layers=["conv1"])
     assert not (tmp_path / "q").exists()
 
@@ -146,7 +146,7 @@ def test_auto_mixed_meets_the_budget_by_keeping_the_sensitive_layer_float(tmp_pa
     assert metrics["float_operators"] == ["FULLY_CONNECTED"]
     # the drop is measured again here with LiteRT on the written model
     x_test = load_dataset(data).x_test
-    from edgeopt.quantize.inputs import open_float_source
+    from edgeopt.common.float_source import open_float_source
     reference = open_float_source(bundle, "test").predict(x_test)
     agreement = parity(predict_tflite(read_bundle(tmp_path / "q")[1], x_test), reference)["top1_agreement"]
     assert agreement == pytest.approx(metrics["agreement"]) and 1 - agreement <= 0.02
@@ -265,12 +265,14 @@ def test_onnx_bundles_go_to_the_onnx_runtime_path(baseline, tmp_path, monkeypatc
     (bundle / "model.onnx").write_bytes(b"stand-in")
     write_bundle(bundle, ModelInfo(format="onnx", file="model.onnx", input_shape=[None, 8, 8, 1]))
     assert quantize(bundle, baseline[1], tmp_path / "q", calibration_samples=50) == {"method": "static"}
-    assert quantize(bundle, baseline[1], tmp_path / "q", method="int4", calibration_method="entropy")
+    assert quantize(bundle, baseline[1], tmp_path / "q", method="static", calibration_method="entropy")
     assert calls == [("model.onnx", "Dataset", tmp_path / "q", "static", "minmax", 50),
-                     ("model.onnx", "Dataset", tmp_path / "q", "int4", "entropy", 200)]
-    with pytest.raises(EdgeoptError, match="io_type, float_layers apply to the TFLite backend only"):
+                     ("model.onnx", "Dataset", tmp_path / "q", "static", "entropy", 200)]
+    with pytest.raises(EdgeoptError, match="calibration_method does not apply to onnxruntime method int4"):
+        quantize(bundle, baseline[1], tmp_path / "q", method="int4", calibration_method="entropy")
+    with pytest.raises(EdgeoptError, match="io_type, float_layers do not apply to onnxruntime method static"):
         quantize(bundle, baseline[1], tmp_path / "q", io_type="uint8", float_layers=["conv1"])
-    with pytest.raises(EdgeoptError, match="unknown backend 'tvm'"):
+    with pytest.raises(EdgeoptError, match="backend must be one of tflite, onnxruntime, not .tvm."):
         quantize(bundle, baseline[1], tmp_path / "q", backend="tvm")
 
 
@@ -285,7 +287,7 @@ def test_cli_passes_the_new_options(monkeypatch, tmp_path):
                                "--io-type", "uint8", "--latency-runs", "0"]))
     assert seen == {"method": "mixed", "calibration_samples": 200, "io_type": "uint8", "per_channel": False,
                     "float_layers": ["conv1", "SOFTMAX"], "accuracy_budget": 0.01, "qat_epochs": 2,
-                    "backend": "tflite", "calibration_method": "minmax", "latency_runs": 0}
+                    "backend": "tflite", "calibration_method": "minmax", "latency_runs": 0, "trust_model": False}
 
 
 def test_int16x8_names_the_operator_without_a_16x8_kernel(digits_npz, tmp_path):

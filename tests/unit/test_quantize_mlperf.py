@@ -11,7 +11,7 @@ from edgeopt.common.evaluate import parity
 from edgeopt.common.modelfile import trusting
 from edgeopt.common.runtimes import predict_tflite
 from edgeopt.quantize.core import quantize
-from edgeopt.quantize.inputs import bundle_from_path, open_float_source
+from edgeopt.common.float_source import bundle_from_path, open_float_source
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -23,8 +23,8 @@ METRIC_KEYS = {"accuracy", "agreement", "snr_db", "size_bytes", "source_size_byt
 @pytest.fixture(scope="module")
 def digits_onnx(baseline, tmp_path_factory) -> Path:
     """An onnx bundle of the digits CNN exported the way convert does (tf2onnx, dynamic batch, NHWC)."""
-    from edgeopt.convert.core import export_onnx
-    from edgeopt.quantize.inputs import open_float_source
+    from edgeopt.common.export import export_onnx
+    from edgeopt.common.float_source import open_float_source
 
     source = open_float_source(baseline[0], "test")
     bundle = tmp_path_factory.mktemp("onnx") / "onnx"

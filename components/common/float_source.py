@@ -1,7 +1,8 @@
-"""What the TFLite stages read: a float model bundle, or a user's model path made into one.
+"""What the stages read: a float model bundle, or a user's model path made into one.
 
-`open_float_source` is shared by `quantize` and `convert`: both start from the float Keras or
-SavedModel bundle and compare their exports with its outputs.
+`open_float_source` serves `quantize` and `convert`: both start from the float Keras or
+SavedModel bundle and compare their exports with its outputs. `bundle_from_path` lets every
+stage command take a plain model file as well as a bundle.
 """
 
 import shutil
