@@ -6,15 +6,22 @@ from pathlib import Path
 from typing import Any
 
 from edgeopt.common.fsutil import atomic_dir
-from edgeopt.device_simulate.core import render_markdown, simulate
+from edgeopt.common.errors import EdgeoptError
+from edgeopt.device_simulate.calibration import calibrated_on
+from edgeopt.device_simulate.core import DEFAULT_RUNTIME, render_markdown, simulate
+from edgeopt.device_simulate.runtimes import families, registry
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of `edgeopt simulate`."""
-    parser.add_argument("--model", required=True, help=".tflite file or tflite model bundle directory")
-    parser.add_argument("--target", required=True, help="board name, or CORE@CLOCK such as cortex-m4f@80mhz")
-    parser.add_argument("--runtime", default="tflm-cmsis-nn",
-                        help="runtime profile: tflm-cmsis-nn (default), tflm-v2.3.1-cmsis-nn, tflm-reference")
+    parser.add_argument("--model", help=".tflite file or tflite model bundle directory")
+    parser.add_argument("--target", help="board name, CORE@CLOCK such as cortex-m4f@80mhz, or CORE+NPU such as "
+                                         "cortex-m55+ethos-u55-128")
+    parser.add_argument("--runtime", default=DEFAULT_RUNTIME,
+                        help=f"runtime profile, family@version or family (newest version): {', '.join(registry())} "
+                             f"(default {DEFAULT_RUNTIME}; --list-runtimes says what each was calibrated on)")
+    parser.add_argument("--list-runtimes", action="store_true",
+                        help="list the runtime profiles with what each was calibrated on, and exit")
     parser.add_argument("--json", action="store_true", help="return the full report (layers included)")
     parser.add_argument("--output", help="directory that receives report.json and report.md")
 
@@ -22,13 +29,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Simulate; write report.json and report.md to --output if given; return the report.
 
-    Without --json the per-layer breakdown is left out of the returned summary.
+    Without --json the per-layer breakdown is left out of the returned summary. With
+    --list-runtimes, the runtime profiles instead. An NPU target's Vela-compiled model is written to
+    --output as model_vela.tflite.
     """
-    report = simulate(args.model, args.target, args.runtime)
+    if args.list_runtimes:
+        return list_runtimes()
+    if not args.model or not args.target:
+        raise EdgeoptError("simulate needs --model and --target", "e.g. --model q/model.tflite --target NUCLEO-L4R5ZI")
     if args.output:
         with atomic_dir(Path(args.output)) as out:
+            report = simulate(args.model, args.target, args.runtime, artifacts_dir=out)
             (out / "report.json").write_text(json.dumps(report, indent=2))
             (out / "report.md").write_text(render_markdown(report))
+    else:
+        report = simulate(args.model, args.target, args.runtime)
     if args.json:
         return report
     return {k: v for k, v in report.items() if k != "layers"}
+
+
+def list_runtimes() -> dict[str, Any]:
+    """Every runtime profile: family, version, what it was calibrated on, its effects; and the
+    family names that stand for their newest version."""
+    out = {}
+    for name, rt in registry().items():
+        on = calibrated_on(rt)
+        out[name] = {"family": rt.family, "version": rt.version,
+                     "calibrated_on": (f"{', '.join(on['boards'])} ({on['rows']} MLPerf Tiny rows)" if "boards" in on
+                                       else f"derived from {', '.join(on['derived_from'])}"),
+                     "effects": vars(rt.effects).copy(), "description": rt.description}
+    return {"runtimes": out, "families": families()}

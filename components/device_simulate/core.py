@@ -1,84 +1,83 @@
 """Simulate an int8 TFLite model on a microcontroller target: latency, RAM, flash, energy, fit.
 
-`simulate(model, target, runtime)` returns a flat, JSON-serialisable report:
-- `latency_ms`, `cycles`: sum of the per-operator cost model (see `costmodel`) at the target clock;
-  `macs` the model's multiply-accumulates
-- `arena_bytes`: the tensor arena of the real TFLite Micro memory planner, adjusted from the 64-bit
-  host to a 32-bit core, plus the largest CMSIS-NN scratch buffer (an upper bound)
-- `ram_bytes`: arena + the runtime's RAM outside it; `flash_bytes`: model + runtime code for the
-  operators used (`runtime_code_bytes`, an estimate)
-- `energy_uj`: estimate (measured board power x latency) where calibration data exists, else None
+`simulate(model, target, runtime, artifacts_dir=None)` returns a flat, JSON-serialisable report:
+- `latency_ms`, `cycles`: the per-operator cost model (costmodel, latency) with the runtime's
+  calibrated coefficients on the target's core; `macs` the model's multiply-accumulates
+- `ram_bytes`, `arena_bytes`, `flash_bytes`: as the runtime lays them out (memory); `memory_layout`
+- `energy_uj`: the board's measured power while inferring x latency, where MLPerf Tiny measured
+  energy on that board at that clock; else None, with `energy_note` saying why
 - `supported`, `reasons`: False with one reason per problem: operators the runtime lacks, a model
   TFLM cannot allocate, RAM or flash over the board's
-- `layers`: per operator cycles, ms, share, MACs, bytes, arena in use; `bottlenecks`: the top 5
-- `method`: the method, whether it is calibrated, and its measured error band
-- `target`, `core`, `core_facts`, `clock_mhz`, `runtime`, `runtime_description`; `board_ram_bytes`,
-  `board_flash_bytes` (None for CORE@CLOCK); `calibrated` (M4/M4F core with a calibrated runtime),
-  `latency_loo_median_pct`, `latency_loo_max_pct` (the runtime's calibration error), `notes`
+- `layers` (per operator cycles, ms, share, MACs, bytes, arena in use), `bottlenecks` (the top 5)
+- `error_band`: the runtime's cross-validated latency error (leave-one-benchmark-out and
+  leave-one-board-out: median, p90, max |error| %), for its rows and on this core where measured
+- `method`, `calibrated`, `latency_loo_median_pct`, `latency_loo_max_pct` (leave-one-benchmark-out)
+- `target`, `core`, `core_facts`, `board_memory`, `clock_mhz`, `runtime`, `runtime_family`,
+  `runtime_version`, `runtime_description`, `runtime_effects`, `board_ram_bytes`,
+  `board_flash_bytes` (None for CORE@CLOCK), `notes`
+- for CORE+NPU targets, `npu`: Vela's estimate (NPU cycles, SRAM, flash, operators left to the
+  CPU, the compiled model's file when `artifacts_dir` is given); its latency is the NPU's plus
+  the CPU operators' (see vela.py: not validated against measurements)
 """
 
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from edgeopt.common.bundle import read_bundle
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.device_simulate.arena import ArenaReport, live_activation_bytes, measure_arena
-from edgeopt.device_simulate.catalog import Runtime, Target, load_calibration, resolve_target, runtime_profile
-from edgeopt.device_simulate.costmodel import OpWork, analyse, op_cycles
+from edgeopt.device_simulate.calibration import coefficients, load_calibration, measured_cores
+from edgeopt.device_simulate.costmodel import OpWork, analyse
+from edgeopt.device_simulate.hardware import Target, resolve_target
+from edgeopt.device_simulate.latency import layer_cycles
+from edgeopt.device_simulate.memory import Memory, layout, scratch_bytes
+from edgeopt.device_simulate.runtimes import Runtime, registry, runtime_profile
 from edgeopt.device_simulate.tflite_model import TfliteGraph, read_tflite
 
 TOP_BOTTLENECKS = 5
-CALIBRATED_CORES = ("cortex-m4f", "cortex-m4")
-INT16_FACTOR = 2.0  # int16 activations: CMSIS-NN s16 kernels (64-bit accumulation), uncalibrated
-SOFT_FLOAT_FACTOR = 8.0  # float32 without an FPU: software float, about 8x the FPU's cycles
+DEFAULT_RUNTIME = "tflm-cmsis-nn"
+NPU_DRIVER_RAM_BYTES = 2048  # Ethos-U driver state (estimate)
 
 
-def simulate(model: Path | str, target: str, runtime: str = "tflm-cmsis-nn") -> dict[str, Any]:
-    """Report of `model` (.tflite file or tflite bundle dir) on `target` (board or CORE@CLOCK) with
-    `runtime`; EdgeoptError for a missing or non-TFLite model, an unknown target or runtime."""
+def simulate(model: Path | str, target: str, runtime: str = DEFAULT_RUNTIME,
+             artifacts_dir: Path | str | None = None) -> dict[str, Any]:
+    """Report of `model` (.tflite file or tflite bundle dir) on `target` (board, CORE@CLOCK or
+    CORE+NPU) with `runtime`; the Vela-compiled model of an NPU target goes to `artifacts_dir`.
+    EdgeoptError for a missing or non-TFLite model, an unknown target or runtime."""
     tgt = resolve_target(target)
     prof = runtime_profile(runtime)
     path = model_file(model)
     graph = read_tflite(path.read_bytes(), str(path))
     works = analyse(graph)
     arena = measure_arena(path)
-    live = live_activation_bytes(graph)
-    notes: list[str] = []
-
-    layers = []
-    for work in works:
-        cycles, note = _layer_cycles(work, tgt, prof)
-        layers.append({"index": work.index, "op": work.opcode, "kernel": work.kernel, "dtype": work.dtype,
-                       "output_shape": list(work.output_shape), "macs": work.macs, "cycles": round(cycles),
-                       "act_bytes": work.act_bytes, "weight_bytes": work.weight_bytes,
-                       "arena_bytes": live[work.index] + _scratch_bytes(work, tgt, prof),
-                       "zero_filter_macs": work.zero_filter_macs, "note": note})
-    cycles = sum(layer["cycles"] for layer in layers)
-    for layer in layers:
-        layer["ms"] = layer["cycles"] / (tgt.clock_mhz * 1e3)
-        layer["share"] = layer["cycles"] / cycles if cycles else 0.0
-
-    scratch = max((_scratch_bytes(w, tgt, prof) for w in works), default=0)
-    arena_bytes = (arena.arena_32bit() if arena.ok else max(live, default=0)) + scratch
-    ram = arena_bytes + prof.ram_bytes
-    code = prof.code_bytes({op.opcode for op in graph.operators})
-    flash = graph.model_bytes + code
-    reasons = _reasons(graph, works, arena, prof, tgt, ram, flash)
-    notes += _notes(graph, works, arena, layers)
+    layers = _layers(works, graph, tgt, prof)
+    mem = layout(graph, works, arena, prof, tgt.core.isa)
+    npu = _npu(path, tgt, prof, artifacts_dir) if tgt.npu else None
+    cycles = npu["cycles"] if npu else sum(layer["cycles"] for layer in layers)
+    ram = npu["ram_bytes"] if npu else mem.ram
+    flash = npu["flash_bytes"] if npu else mem.flash
     latency_ms = cycles / (tgt.clock_mhz * 1e3)
-    energy = _energy_uj(tgt, latency_ms)
+    energy, energy_note = _energy_uj(tgt, latency_ms)
+    reasons = _reasons(graph, works, arena, prof, tgt, ram, flash, mem)
+    band = error_band(prof, tgt.core.name)
     return {
         "target": tgt.name, "core": tgt.core.name, "clock_mhz": tgt.clock_mhz, "runtime": prof.name,
+        "runtime_family": prof.family, "runtime_version": prof.version,
         "latency_ms": latency_ms, "cycles": cycles, "macs": sum(w.macs for w in works),
-        "ram_bytes": ram, "arena_bytes": arena_bytes, "arena_host_bytes": arena.total, "scratch_bytes": scratch,
-        "runtime_ram_bytes": prof.ram_bytes, "flash_bytes": flash, "model_bytes": graph.model_bytes,
-        "runtime_code_bytes": code, "board_ram_bytes": tgt.ram_bytes, "board_flash_bytes": tgt.flash_bytes,
-        "energy_uj": energy, "supported": not reasons, "reasons": reasons,
-        "calibrated": prof.calibrated and tgt.core.name in CALIBRATED_CORES,
-        "latency_loo_median_pct": prof.loo.get("median_abs_pct"), "latency_loo_max_pct": prof.loo.get("max_abs_pct"),
-        "method": _method(tgt, prof, energy is not None), "core_facts": _core_facts(tgt),
-        "runtime_description": prof.description,
-        "layers": layers, "bottlenecks": _bottlenecks(layers), "notes": notes,
+        "ram_bytes": ram, "arena_bytes": mem.activations, "arena_host_bytes": arena.total,
+        "scratch_bytes": mem.scratch, "runtime_ram_bytes": prof.ram_bytes, "memory_layout": prof.effects.memory_layout,
+        "flash_bytes": flash, "model_bytes": graph.model_bytes, "weights_flash_bytes": mem.weights,
+        "runtime_code_bytes": mem.code, "board_ram_bytes": tgt.ram_bytes, "board_flash_bytes": tgt.flash_bytes,
+        "energy_uj": energy, "energy_note": energy_note, "supported": not reasons, "reasons": reasons,
+        "calibrated": band["calibrated"], "error_band": band,
+        "latency_loo_median_pct": (band["leave_one_benchmark_out"] or {}).get("median_abs_pct"),
+        "latency_loo_max_pct": (band["leave_one_benchmark_out"] or {}).get("max_abs_pct"),
+        "method": _method(tgt, prof, band, energy is not None, npu), "core_facts": _core_facts(tgt),
+        "board_memory": dict(tgt.memory), "runtime_description": prof.description,
+        "runtime_effects": vars(prof.effects).copy(), "npu": npu,
+        "layers": layers, "bottlenecks": _bottlenecks(layers), "notes": _notes(graph, works, arena, layers, prof),
     }
 
 
@@ -96,33 +95,65 @@ def model_file(model: Path | str) -> Path:
     return path
 
 
-def _layer_cycles(work: OpWork, tgt: Target, prof: Runtime) -> tuple[float, str]:
-    """Cycles of one operator and a note when it is not costed by the runtime's own int8 kernels."""
-    ratios = tgt.core.ratios
-    if work.dtype == "float32":
-        factor = 1.0 if tgt.core.fpu != "none" else SOFT_FLOAT_FACTOR
-        return op_cycles(work, prof.reference, ratios, scalar_only=True) * factor, \
-            "float32: reference kernel" + (", software float" if factor > 1 else "") + " (uncalibrated)"
-    if work.opcode not in prof.optimized_ops:
-        note = "reference kernel" if prof.optimized_ops else ""
-        if work.kernel == "other":
-            note = "no cost class for this operator: costed as 2x elementwise (uncalibrated)"
-        return op_cycles(work, prof.reference, ratios, scalar_only=True), note
-    cycles = op_cycles(work, prof.constants, ratios)
-    if work.dtype == "int16":
-        return cycles * INT16_FACTOR, "int16 activations: 2x the int8 cost (uncalibrated)"
-    return cycles, ""
+def _layers(works: list[OpWork], graph: TfliteGraph, tgt: Target, prof: Runtime) -> list[dict]:
+    coeffs = coefficients(prof, tgt.core)
+    reference = coefficients(registry()["tflm-reference"], tgt.core)
+    live = live_activation_bytes(graph)
+    layers = []
+    for work in works:
+        cycles, note = layer_cycles(work, prof, tgt.core.fpu != "none", coeffs, reference)
+        layers.append({"index": work.index, "op": work.opcode, "kernel": work.kernel, "dtype": work.dtype,
+                       "output_shape": list(work.output_shape), "macs": work.macs, "cycles": round(cycles),
+                       "act_bytes": work.act_bytes, "weight_bytes": work.weight_bytes,
+                       "arena_bytes": live[work.index] + scratch_bytes(work, prof, tgt.core.isa),
+                       "zero_filter_macs": work.zero_filter_macs, "note": note})
+    total = sum(layer["cycles"] for layer in layers)
+    for layer in layers:
+        layer["ms"] = layer["cycles"] / (tgt.clock_mhz * 1e3)
+        layer["share"] = layer["cycles"] / total if total else 0.0
+    return layers
 
 
-def _scratch_bytes(work: OpWork, tgt: Target, prof: Runtime) -> int:
-    """CMSIS-NN scratch buffer of an operator on this core (0 for reference kernels)."""
-    if work.opcode not in prof.optimized_ops:
-        return 0
-    return work.scratch.get(tgt.core.isa, 0)
+def _npu(path: Path, tgt: Target, prof: Runtime, artifacts_dir: Path | str | None) -> dict[str, Any]:
+    """Vela's estimate for the NPU part, the CPU model for the operators it leaves to the CPU."""
+    from edgeopt.device_simulate.vela import compile_npu
+
+    with tempfile.TemporaryDirectory(prefix="edgeopt-npu-") as scratch:
+        result = compile_npu(path, tgt.npu, tgt.clock_mhz, Path(scratch))
+        compiled = read_tflite(result.compiled.read_bytes(), result.compiled.name)
+        cpu_works = [w for w in analyse(compiled) if not w.opcode.startswith("CUSTOM:")]
+        cpu_cycles = sum(c for c, _ in (layer_cycles(w, prof, tgt.core.fpu != "none", coefficients(prof, tgt.core),
+                                                     coefficients(registry()["tflm-reference"], tgt.core))
+                                        for w in cpu_works))
+        kept = None
+        if artifacts_dir is not None:
+            Path(artifacts_dir).mkdir(parents=True, exist_ok=True)
+            kept = Path(artifacts_dir) / "model_vela.tflite"
+            shutil.copyfile(result.compiled, kept)
+    code = prof.code_bytes({w.opcode for w in cpu_works}) + prof.code["default"]  # + the Ethos-U driver
+    return {"accelerator": tgt.npu.accelerator, "system_config": tgt.npu.system_config,
+            "memory_mode": tgt.npu.memory_mode, "vela_version": result.version, "npu_cycles": result.npu_cycles,
+            "cpu_cycles": round(cpu_cycles), "cycles": result.npu_cycles + round(cpu_cycles),
+            "sram_bytes": result.sram_bytes, "ram_bytes": result.sram_bytes + prof.ram_bytes + NPU_DRIVER_RAM_BYTES,
+            "flash_bytes": result.flash_bytes + code, "npu_operators": result.npu_operators,
+            "cpu_operators": sorted({w.opcode for w in cpu_works}),
+            "compiled_model": kept.name if kept else None, "validated": False}
+
+
+def error_band(prof: Runtime, core: str) -> dict[str, Any]:
+    """The runtime's cross-validated latency error: over its rows, and on `core` where measured."""
+    cal = load_calibration()
+    own = cal["runtimes"][prof.name]["error"]
+    lobo = cal["error"]["leave_one_board_out"]["by_core"].get(core)
+    measured = core in measured_cores(prof)
+    return {"basis": own["basis"], "leave_one_benchmark_out": own["leave_one_benchmark_out"],
+            "leave_one_board_out": own["leave_one_board_out"],
+            "core_leave_one_board_out": lobo if measured else None, "core_measured": measured,
+            "calibrated": own["leave_one_benchmark_out"] is not None and measured}
 
 
 def _reasons(graph: TfliteGraph, works: list[OpWork], arena: ArenaReport, prof: Runtime, tgt: Target, ram: int,
-             flash: int) -> list[str]:
+             flash: int, mem: Memory) -> list[str]:
     reasons = []
     missing = sorted({w.opcode for w in works if w.opcode not in prof.ops})
     missing += [op for op in arena.missing_ops if op not in missing]
@@ -131,15 +162,15 @@ def _reasons(graph: TfliteGraph, works: list[OpWork], arena: ArenaReport, prof: 
     if not arena.ok and not missing:
         reasons.append(arena.error)
     if tgt.ram_bytes is not None and ram > tgt.ram_bytes:
-        reasons.append(f"needs {ram:,} B of RAM (arena {ram - prof.ram_bytes:,} B + runtime {prof.ram_bytes:,} B) "
+        reasons.append(f"needs {ram:,} B of RAM (activations {mem.activations:,} B + runtime {prof.ram_bytes:,} B) "
                        f"but {tgt.name} has {tgt.ram_bytes:,} B")
     if tgt.flash_bytes is not None and flash > tgt.flash_bytes:
-        reasons.append(f"needs {flash:,} B of flash (model {graph.model_bytes:,} B + runtime code) "
+        reasons.append(f"needs {flash:,} B of flash (model data {mem.weights:,} B + runtime code {mem.code:,} B) "
                        f"but {tgt.name} has {tgt.flash_bytes:,} B")
     return reasons
 
 
-def _notes(graph: TfliteGraph, works: list[OpWork], arena: ArenaReport, layers: list[dict]) -> list[str]:
+def _notes(graph: TfliteGraph, works: list[OpWork], arena: ArenaReport, layers: list[dict], prof: Runtime) -> list[str]:
     notes = []
     if graph.subgraph_count > 1:
         notes.append(f"the model has {graph.subgraph_count} subgraphs; only the primary one is costed")
@@ -151,35 +182,46 @@ def _notes(graph: TfliteGraph, works: list[OpWork], arena: ArenaReport, layers: 
     dead = sum(w.zero_filter_macs for w in works)
     total = sum(w.macs for w in works)
     if total and dead / total >= 0.05:
-        notes.append(f"{dead / total:.0%} of the MACs multiply all-zero filters: TFLM computes them, a compiler "
-                     "that skips zero filters would not")
+        notes.append(f"{dead / total:.0%} of the MACs multiply all-zero filters: "
+                     + (f"{prof.name} skips them" if prof.effects.skips_zero_filters
+                        else f"{prof.name} computes them, a compiler that skips zero filters would not"))
     return notes
 
 
-def _energy_uj(tgt: Target, latency_ms: float) -> float | None:
-    """Energy estimate where the calibration measured the board's power: power x latency."""
-    energy = load_calibration()["energy"]
-    if tgt.board != energy["board"] or tgt.clock_mhz != energy["clock_mhz"]:
-        return None
-    return energy["power_mw"] * latency_ms  # mW x ms = uJ
+def _energy_uj(tgt: Target, latency_ms: float) -> tuple[float | None, str]:
+    """Energy estimate where MLPerf Tiny measured the board's energy: its power x latency."""
+    boards = load_calibration()["energy"]
+    if tgt.board not in boards:
+        return None, f"no measured energy for {tgt.name}: no estimate"
+    from edgeopt.device_simulate.hardware import boards as catalog
+
+    if tgt.clock_mhz != float(catalog()[tgt.board]["clock_mhz"]):
+        return None, f"energy was measured at {catalog()[tgt.board]['clock_mhz']} MHz only: no estimate"
+    power = boards[tgt.board]["power_mw"]
+    return power * latency_ms, f"{power} mW measured on {tgt.board} x latency (estimate)"  # mW x ms = uJ
 
 
-def _method(tgt: Target, prof: Runtime, has_energy: bool) -> str:
-    text = ("per-operator cost model: cycles = overhead + MACs x cycles/MAC + activation bytes x cycles/byte "
-            "(+ weight bytes streamed) per kernel class")
-    if prof.calibrated:
-        text += (f"; {prof.name} constants fitted to MLPerf Tiny latencies on Cortex-M4F @ 120 MHz (NUCLEO-L4R5ZI), "
-                 f"leave-one-out error median {prof.loo['median_abs_pct']} %, max {prof.loo['max_abs_pct']} %")
+def _method(tgt: Target, prof: Runtime, band: dict, has_energy: bool, npu: dict | None) -> str:
+    text = ("per-operator cost model: cycles = work per term (MACs per kind, im2col, activation bytes, "
+            "invocations) x the reference core's constants x the core's architecture ratios x the runtime's scale "
+            "and fitted core corrections, calibrated on MLPerf Tiny (4 boards)")
+    bench, board = band["leave_one_benchmark_out"], band["leave_one_board_out"]
+    if bench:
+        text += (f"; {prof.name} ({band['basis']}) error: leave-one-benchmark-out median {bench['median_abs_pct']} %, "
+                 f"p90 {bench['p90_abs_pct']} %, max {bench['max_abs_pct']} %")
+        if board:
+            text += (f"; leave-one-board-out median {board['median_abs_pct']} %, p90 {board['p90_abs_pct']} %, "
+                     f"max {board['max_abs_pct']} %")
     else:
-        text += f"; {prof.name} constants derived from instruction counts, not calibrated (expect +-50 %)"
-    if tgt.core.name not in CALIBRATED_CORES:
-        text += f"; {tgt.core.name} cycles derived from architecture ratios to the Cortex-M4F (not calibrated)"
-    text += ("; arena from the TFLite Micro memory planner, adjusted to 32-bit; flash = model + runtime code "
-             "estimate")
+        text += f"; {prof.name} is derived, not calibrated (expect +-50 %)"
+    if not band["core_measured"]:
+        text += f"; {tgt.core.name} cycles derived from architecture ratios (no measurement on this core)"
+    text += f"; memory laid out as {prof.effects.memory_layout}"
     if has_energy:
-        energy = load_calibration()["energy"]
-        text += (f"; energy = {energy['power_mw']} mW measured board power x latency (estimate, leave-one-out "
-                 f"median {energy['median_abs_pct']} %)")
+        text += "; energy = the board's measured power x latency (estimate)"
+    if npu:
+        text += (f"; NPU part by Arm Vela {npu['vela_version']} ({npu['accelerator']}, {npu['system_config']}): "
+                 "its performance estimate, not validated (MLPerf Tiny has no Ethos-U measurement)")
     return text
 
 
@@ -210,8 +252,11 @@ def render_markdown(report: dict[str, Any]) -> str:
         return "unknown" if value is None else f"{value:,} B"
 
     fit = "yes" if report["supported"] else "**no**"
-    energy = "n/a (no calibration data for this target)" if report["energy_uj"] is None \
+    energy = f"n/a ({report['energy_note']})" if report["energy_uj"] is None \
         else f"{report['energy_uj']:,.1f} uJ (estimate)"
+    band = report["error_band"]["leave_one_benchmark_out"]
+    error = "not calibrated" if band is None else (f"median {band['median_abs_pct']} %, p90 {band['p90_abs_pct']} %, "
+                                                    f"max {band['max_abs_pct']} % (leave-one-benchmark-out)")
     lines = [f"# Device simulation: {report['target']} ({report['runtime']})", "",
              f"Core {report['core']} @ {report['clock_mhz']:g} MHz: {report['core_facts']}", "",
              "| metric | value |", "| --- | --- |",
@@ -223,6 +268,7 @@ def render_markdown(report: dict[str, Any]) -> str:
              f"| flash | {report['flash_bytes']:,} B (model {report['model_bytes']:,} B, runtime code "
              f"{report['runtime_code_bytes']:,} B); board {kb(report['board_flash_bytes'])} |",
              f"| energy | {energy} |",
+             f"| latency error band | {error} |",
              f"| supported | {fit} |", ""]
     lines += [f"- {reason}" for reason in report["reasons"]]
     if report["reasons"]:

@@ -1,23 +1,24 @@
 """Per-operator work and its cycle cost on a Cortex-M core.
 
-Every operator is put in a kernel class (the CMSIS-NN / TFLite Micro kernel that runs it) and
-measured by its work: multiply-accumulates (MACs), activation bytes moved (non-constant inputs
-read plus outputs written) and weight bytes streamed. Its cycles on a core are
+Every operator is put in a kernel class and measured by its work (`terms`): multiply-accumulates
+per MAC kind (`matmul` for convolutions via im2col and 1x1 convolutions, `depthwise`,
+`fully_connected`), the im2col elements a convolution builds, the activation bytes a MAC operator
+reads and writes (input and output priced apart: the output is requantised), the bytes other
+operators touch, and one operator invocation. Its cycles on a core with a runtime are
 
-    cycles = overhead * r_scalar + MACs * c_mac[class] * r_mac[class]
-             + act_bytes * c_byte[class] * r_byte + weight_bytes * c_weight[class] * r_mac[class]
+    cycles = sum over terms of work[term] * constant[term] * ratio[core, term] * scale[runtime, core]
 
-where `c_*` and `overhead` are the runtime's constants on the reference core (Cortex-M4F, fitted
-to MLPerf Tiny measurements by `edgeopt.device_simulate.fit`) and the `r_*` are the target core's
-cycle ratios to the Cortex-M4F, derived from its architecture (see `targets.yaml`). Only the
-fully connected kernel has a weight term: it reads every weight from flash once per inference
-(convolutions reuse theirs across output pixels, inside their per-MAC cost).
+except `overhead`, which is the runtime's cycles per invocation times the core's scalar ratio.
+The constants are the reference core's (Cortex-M4F), shared by every runtime and fitted with the
+runtimes' scales to MLPerf Tiny measurements (scripts/simulator/fit.py); the ratios are the
+core's architecture-derived cycle ratios (hardware.yaml); the scale is the runtime's software
+efficiency times the fitted per-core corrections (calibration.yaml).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -57,6 +58,8 @@ class OpWork:
     weight_bytes: int  # constant input bytes (weights, biases)
     dtype: str  # type of the first activation input: int8, int16, float32, ...
     output_shape: tuple[int, ...]
+    out_bytes: int = 0  # output bytes written (part of act_bytes)
+    im2col: int = 0  # elements of the im2col buffer a (non-1x1) convolution builds
     zero_filter_macs: int = 0  # MACs spent on output channels whose weights are all zero
     scratch: dict[str, int] = field(default_factory=dict)  # CMSIS-NN scratch bytes by ISA: dsp, mve, c
 
@@ -72,27 +75,18 @@ class CoreRatios:
     scalar: float  # plain C: per-operator overhead and reference kernels (CoreMark/MHz ratio)
 
 
-@dataclass(frozen=True)
-class KernelConstants:
-    """Cycles on the reference core per MAC, per activation byte and per weight byte streamed."""
+TERMS = ("overhead", "matmul.mac", "depthwise.mac", "fully_connected.mac", "im2col.byte", "mac_in.byte",
+         "mac_out.byte", "elementwise.byte", "pool.byte", "softmax.byte", "data_movement.byte")
+MAC_TERM = {"conv": "matmul.mac", "conv_1x1": "matmul.mac", "depthwise": "depthwise.mac",
+            "fully_connected": "fully_connected.mac"}
+RATIO_OF_TERM = {"overhead": "scalar", "matmul.mac": "simd_mac", "depthwise.mac": "dw_mac",
+                 "fully_connected.mac": "fc_mac"}  # every byte term: vector_byte
+ALIASING_OPS = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS"}  # an ahead-of-time compiler aliases their buffers
 
-    mac: float = 0.0
-    byte: float = 0.0
-    weight: float = 0.0
 
-
-@dataclass(frozen=True)
-class CostConstants:
-    """A runtime's constants on the reference core."""
-
-    kernels: dict[str, KernelConstants]
-    overhead: float  # cycles per operator invocation (dispatch, kernel set-up)
-
-    def scaled(self, factors: dict[str, float]) -> "CostConstants":
-        """Constants with each kernel class's MAC and byte costs multiplied by `factors[class]`
-        (default 1); weight streaming is bound by the memory, not the kernel, and stays."""
-        return CostConstants({k: KernelConstants(v.mac * factors.get(k, 1.0), v.byte * factors.get(k, 1.0), v.weight)
-                              for k, v in self.kernels.items()}, self.overhead)
+def ratio_name(term: str) -> str:
+    """The core ratio (CoreRatios field) that scales `term`."""
+    return RATIO_OF_TERM.get(term, "vector_byte")
 
 
 def kernel_class(graph: TfliteGraph, op: Operator) -> str:
@@ -128,6 +122,7 @@ def analyse(graph: TfliteGraph) -> list[OpWork]:
         works.append(OpWork(
             index=op.index, opcode=op.opcode, kernel=kernel, macs=macs,
             act_bytes=sum(t.nbytes for t in activations) + sum(t.nbytes for t in outputs),
+            out_bytes=sum(t.nbytes for t in outputs), im2col=_im2col(graph, op, kernel),
             weight_bytes=sum(t.nbytes for t in inputs if t is not None and t.constant),
             dtype=activations[0].dtype if activations else (outputs[0].dtype if outputs else "int8"),
             output_shape=outputs[0].shape if outputs else (),
@@ -136,16 +131,29 @@ def analyse(graph: TfliteGraph) -> list[OpWork]:
     return works
 
 
-def op_cycles(work: OpWork, constants: CostConstants, ratios: CoreRatios, scalar_only: bool = False) -> float:
-    """Cycles of one operator; `scalar_only` for plain-C kernels, which scale by the scalar ratio."""
-    k = constants.kernels.get(work.kernel, constants.kernels["other"])
-    mac_ratio = {"conv": ratios.simd_mac, "conv_1x1": ratios.simd_mac, "depthwise": ratios.dw_mac,
-                 "fully_connected": ratios.fc_mac}.get(work.kernel, ratios.simd_mac)
-    byte_ratio = ratios.vector_byte
-    if scalar_only:
-        mac_ratio = byte_ratio = ratios.scalar
-    return (constants.overhead * ratios.scalar + work.macs * k.mac * mac_ratio
-            + work.act_bytes * k.byte * byte_ratio + work.weight_bytes * k.weight * mac_ratio)
+def terms(work: OpWork, skips_zero_filters: bool = False, fusion: bool = False) -> dict[str, float]:
+    """The work of one operator per cost term (see TERMS), as a runtime with these effects runs it:
+    `skips_zero_filters` leaves out the MACs of all-zero filters, `fusion` makes buffer-aliasing
+    operators (reshapes) free."""
+    if fusion and work.opcode in ALIASING_OPS:
+        return {}
+    out: dict[str, float] = {"overhead": 1.0}
+    if work.kernel in MAC_TERM:
+        out[MAC_TERM[work.kernel]] = float(work.macs - (work.zero_filter_macs if skips_zero_filters else 0))
+        out["mac_in.byte"] = float(work.act_bytes - work.out_bytes)
+        out["mac_out.byte"] = float(work.out_bytes)
+        if work.im2col:
+            out["im2col.byte"] = float(work.im2col)
+    elif work.kernel == "other":
+        out["elementwise.byte"] = 2.0 * work.act_bytes  # no cost class: twice an elementwise operator
+    else:
+        out[f"{work.kernel}.byte"] = float(work.act_bytes)
+    return out
+
+
+def cycles(work_terms: dict[str, float], coefficients: dict[str, float]) -> float:
+    """Cycles of one operator: its work per term times the coefficient of each term."""
+    return sum(amount * coefficients[term] for term, amount in work_terms.items())
 
 
 def _zero_filter_macs(graph: TfliteGraph, op: Operator, kernel: str, macs: int) -> int:
@@ -158,6 +166,16 @@ def _zero_filter_macs(graph: TfliteGraph, op: Operator, kernel: str, macs: int) 
     rows = weights.reshape(weights.shape[0], -1)
     dead = int(np.count_nonzero(~rows.any(axis=1)))
     return macs * dead // rows.shape[0]
+
+
+def _im2col(graph: TfliteGraph, op: Operator, kernel: str) -> int:
+    """Elements of the im2col buffer: output pixels x kernel height x kernel width x input channels."""
+    weights = graph.tensor(op.inputs[1]) if kernel == "conv" and op.opcode == "CONV_2D" else None
+    if weights is None or len(weights.shape) != 4 or not op.outputs:
+        return 0
+    out = graph.tensors[op.outputs[0]]
+    pixels = out.elements // max(1, out.shape[-1]) if out.shape else 0
+    return pixels * weights.shape[1] * weights.shape[2] * weights.shape[3]
 
 
 def _scratch(graph: TfliteGraph, op: Operator, kernel: str) -> dict[str, int]:
@@ -180,11 +198,3 @@ def _scratch(graph: TfliteGraph, op: Operator, kernel: str) -> dict[str, int]:
         dsp = 0 if (kh, kw) == (3, 3) else cin * kh * kw * 2
         return {"dsp": dsp, "c": 0, "mve": 4 * 124 * kh * kw}  # CH_IN_BLOCK_MVE = 124
     return {}
-
-
-def constants_from(spec: dict[str, Any]) -> CostConstants:
-    """CostConstants from their YAML form: {overhead: N, kernels: {class: {mac: x, byte: y, weight: z}}}."""
-    kernels = {name: KernelConstants(float(v.get("mac", 0.0)), float(v.get("byte", 0.0)),
-                                     float(v.get("weight", 0.0)))
-               for name, v in spec["kernels"].items()}
-    return CostConstants(kernels=kernels, overhead=float(spec["overhead"]))

@@ -6,8 +6,15 @@ import shutil
 import numpy as np
 import pytest
 
+from kfp import dsl
+
 from edgeopt.common.bundle import ModelInfo, write_bundle
 from edgeopt.device_simulate.component import device_simulate
+
+
+def _artifact(path, kind=dsl.Artifact):
+    """A real KFP artifact at a local path, as the KFP executor hands it to the component."""
+    return kind(uri=str(path))
 
 
 @pytest.fixture(scope="module")
@@ -28,28 +35,30 @@ def dense_int8(tmp_path_factory):
     return path
 
 
-def test_component_writes_metrics_and_markdown(tmp_path, artifact, dense_int8):
-    report, report_md = artifact(tmp_path / "report.json"), artifact(tmp_path / "report.md")
-    device_simulate.python_func(model=artifact(dense_int8), report=report, report_md=report_md,
+def test_component_writes_metrics_and_markdown(tmp_path, dense_int8):
+    report, report_md = _artifact(tmp_path / "report.json", dsl.Metrics), _artifact(tmp_path / "report.md", dsl.Markdown)
+    device_simulate.python_func(model=_artifact(dense_int8, dsl.Model), report=report, report_md=report_md,
                                 target="cortex-m4f@120mhz", runtime="tflm-cmsis-nn")
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["target"] == "cortex-m4f@120mhz" and saved["macs"] == 16 * 8 + 8 * 4
     assert [layer["op"] for layer in saved["layers"]] == ["FULLY_CONNECTED", "FULLY_CONNECTED"]
-    assert report.logged["latency_ms"] == pytest.approx(saved["latency_ms"]) and saved["latency_ms"] > 0
-    assert report.logged["supported"] == 1.0
-    assert report.logged["ram_bytes"] == saved["ram_bytes"] > saved["arena_bytes"] > 0
+    assert report.metadata["latency_ms"] == pytest.approx(saved["latency_ms"]) and saved["latency_ms"] > 0
+    assert report.metadata["supported"] == 1.0
+    assert report.metadata["ram_bytes"] == saved["ram_bytes"] > saved["arena_bytes"] > 0
     markdown = (tmp_path / "report.md").read_text()
     assert "cortex-m4f@120mhz" in markdown and "## Bottlenecks" in markdown
 
 
-def test_component_reads_a_bundle_for_a_board(tmp_path, artifact, dense_int8):
+def test_component_reads_a_bundle_for_a_board(tmp_path, dense_int8):
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     shutil.copy(dense_int8, bundle / "model.tflite")
     write_bundle(bundle, ModelInfo(format="tflite", file="model.tflite", precision="int8", stage="quantize"))
-    report = artifact(tmp_path / "report.json")
-    device_simulate.python_func(model=artifact(bundle), report=report, report_md=artifact(tmp_path / "report.md"),
-                                target="NUCLEO-L4R5ZI", runtime="tflm-reference")
+    report = _artifact(tmp_path / "report.json", dsl.Metrics)
+    device_simulate.python_func(model=_artifact(bundle, dsl.Model), report=report,
+                                report_md=_artifact(tmp_path / "report.md", dsl.Markdown),
+                                target="NUCLEO-L4R5ZI", runtime="x-cube-ai")
     saved = json.loads((tmp_path / "report.json").read_text())
-    assert saved["target"] == "NUCLEO-L4R5ZI" and saved["runtime"] == "tflm-reference"
-    assert saved["board_ram_bytes"] == 655360 and report.logged["energy_uj"] == pytest.approx(saved["energy_uj"])
+    assert saved["target"] == "NUCLEO-L4R5ZI" and saved["runtime"] == "x-cube-ai@10.2"
+    assert saved["error_band"]["leave_one_board_out"]["rows"] == 8  # 4 benchmarks x 2 boards
+    assert saved["board_ram_bytes"] == 655360 and report.metadata["energy_uj"] == pytest.approx(saved["energy_uj"])

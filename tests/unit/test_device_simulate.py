@@ -10,14 +10,13 @@ import yaml
 
 from edgeopt.common.bundle import ModelInfo, write_bundle
 from edgeopt.common.errors import EdgeoptError
-from edgeopt.device_simulate import cli, fit
+from edgeopt.device_simulate import cli
 from edgeopt.device_simulate.arena import live_activation_bytes, parse_report
 from edgeopt.device_simulate.catalog import boards, load_calibration, resolve_target, runtime_profile
 from edgeopt.device_simulate.core import render_markdown, simulate
 from edgeopt.device_simulate.costmodel import analyse
 from edgeopt.device_simulate.tflite_model import read_tflite
 
-REFDATA = Path(__file__).resolve().parents[2].parent / "shared" / "refdata"
 MLPERF_MODELS = {"ad": "ad/autoencoder_toycar_int8_reference.tflite",
                  "ic": "ic/resnet8_int8_reference.tflite",
                  "kws": "kws/dscnn_kws_int8_reference.tflite",
@@ -133,7 +132,8 @@ def test_simulate_report_is_consistent(tiny_int8):
     assert report["flash_bytes"] == report["model_bytes"] + report["runtime_code_bytes"] > tiny_int8.stat().st_size
     assert report["supported"] is True and report["reasons"] == []
     assert report["board_ram_bytes"] is None and report["board_flash_bytes"] is None and report["energy_uj"] is None
-    assert report["calibrated"] is True and "leave-one-out" in report["method"]
+    assert report["calibrated"] is True and "leave-one-benchmark-out" in report["method"]
+    assert report["error_band"]["leave_one_benchmark_out"]["median_abs_pct"] == report["latency_loo_median_pct"]
     assert [b["cycles"] for b in report["bottlenecks"]] == sorted(
         (layer["cycles"] for layer in report["layers"]), reverse=True)[:len(report["bottlenecks"])]
     json.dumps(report)
@@ -162,6 +162,7 @@ def test_runtime_profiles(tiny_int8):
     assert current["cycles"] < legacy["cycles"] < reference["cycles"]
     assert reference["runtime"] == "tflm-reference" and reference["calibrated"] is False
     assert "not calibrated" in reference["method"] and reference["scratch_bytes"] == 0
+    assert reference["error_band"]["leave_one_benchmark_out"] is None
     assert all(layer["note"] == "" for layer in reference["layers"])
 
 
@@ -180,13 +181,16 @@ def test_operator_without_kernel_is_unsupported(lrn_float):
     assert any("without calibration" in note for note in report["notes"])
 
 
-def test_energy_only_where_calibrated(tiny_int8):
-    board = simulate(tiny_int8, "NUCLEO-L4R5ZI")
-    power = load_calibration()["energy"]["power_mw"]
-    assert board["energy_uj"] == pytest.approx(power * board["latency_ms"])
-    assert "estimate" in board["method"]
-    assert simulate(tiny_int8, "cortex-m4f@120mhz")["energy_uj"] is None
-    assert simulate(tiny_int8, "NRF5340-DK")["energy_uj"] is None
+def test_energy_only_for_boards_with_measured_energy(tiny_int8):
+    energy = load_calibration()["energy"]
+    assert set(energy) == {"NUCLEO-L4R5ZI", "NUCLEO-U575ZI-Q"}  # the boards MLPerf Tiny measured energy on
+    for name in energy:
+        board = simulate(tiny_int8, name)
+        assert board["energy_uj"] == pytest.approx(energy[name]["power_mw"] * board["latency_ms"])
+        assert "estimate" in board["method"] and energy[name]["error"]["rows"] >= 16
+    for name in ("cortex-m4f@120mhz", "NRF5340-DK", "STM32F746-DISCOVERY"):
+        report = simulate(tiny_int8, name)
+        assert report["energy_uj"] is None and "no measured energy" in report["energy_note"]
 
 
 # --- targets --------------------------------------------------------------------------------------
@@ -200,7 +204,10 @@ def test_adhoc_targets_are_case_insensitive_with_aliases(name):
 
 @pytest.mark.parametrize("name,canonical,core,clock", [
     ("nucleo-l4r5zi", "NUCLEO-L4R5ZI", "cortex-m4f", 120),
-    ("DISCO-F746NG", "STM32F746-DISCOVERY", "cortex-m7", 216),
+    ("DISCO-F746NG", "STM32F746-DISCOVERY", "cortex-m7", 216), ("disco_f746ng", "STM32F746-DISCOVERY", "cortex-m7", 216),
+    ("nRF5340 DK", "NRF5340-DK", "cortex-m33", 128), ("numaker-m467hj", "NUMAKER_M467HJ", "cortex-m4f", 200),
+    ("b-u585i-iot02a", "B_U585I_IOT02A", "cortex-m33", 160), ("NUCLEO-L4R5ZI-P", "NUCLEO-L4R5ZI", "cortex-m4f", 120),
+    ("cortex-m55+ethos-u55-128", "cortex-m55+ethos-u55-128@500mhz", "cortex-m55", 500),
     ("nrf5340-dk", "NRF5340-DK", "cortex-m33", 128), ("EK-RA6M4", "EK-RA6M4", "cortex-m33", 200),
     ("arduino-nano-33-ble", "ARDUINO-NANO-33-BLE", "cortex-m4f", 64),
     ("rp2040", "RASPBERRY-PI-PICO", "cortex-m0plus", 133), ("m0+@48mhz", "cortex-m0plus@48mhz", "cortex-m0plus", 48),
@@ -225,10 +232,16 @@ def test_unknown_target_raises_with_hint(name):
         assert "NUCLEO-L4R5ZI" in err.value.hint
 
 
-def test_unknown_runtime_raises():
+def test_unknown_runtime_raises_with_a_close_match():
     with pytest.raises(EdgeoptError, match="unknown runtime") as err:
         runtime_profile("tvm")
     assert "tflm-cmsis-nn" in err.value.hint
+    with pytest.raises(EdgeoptError) as err:
+        runtime_profile("x-cube-ia")
+    assert "did you mean x-cube-ai" in err.value.hint
+    with pytest.raises(EdgeoptError) as err:
+        resolve_target("NUCLEO-L4R5Z")
+    assert "did you mean NUCLEO-L4R5ZI" in err.value.hint
 
 
 # --- errors, bundles, CLI, Markdown ----------------------------------------------------------------
@@ -277,6 +290,11 @@ def test_cli_json_and_output_dir(tmp_path, tiny_int8):
     assert (out / "keep.txt").read_text() == "not ours"
     summary = cli.run(parser.parse_args(["--model", str(tiny_int8), "--target", "m4f@80mhz"]))
     assert "layers" not in summary and summary["cycles"] > 0 and summary["runtime"] == "tflm-cmsis-nn"
+    listed = cli.run(parser.parse_args(["--list-runtimes"]))
+    assert "x-cube-ai@10.2" in listed["runtimes"] and listed["families"]["x-cube-ai"] == "x-cube-ai@10.2"
+    assert "NUCLEO-U575ZI-Q" in listed["runtimes"]["x-cube-ai@9.0"]["calibrated_on"]
+    with pytest.raises(EdgeoptError, match="needs --model and --target"):
+        cli.run(parser.parse_args(["--target", "m4f@80mhz"]))
 
 
 def test_markdown_has_summary_bottlenecks_and_every_layer(tiny_int8):
@@ -297,23 +315,6 @@ def test_mlperf_arena_matches_the_tflm_planner(mlperf, bench, readme_kb):
     assert report["arena_bytes"] == pytest.approx(readme_kb * 1000, rel=0.1)
 
 
-@pytest.fixture(scope="module")
-def refdata() -> Path:
-    if not (REFDATA / "mlperf_tiny_calibration_m4f_120mhz.csv").is_file():
-        pytest.skip(f"calibration data not found at {REFDATA}")
-    return REFDATA
-
-
-@pytest.mark.parametrize("bench", list(MLPERF_MODELS))
-def test_mlperf_latency_within_the_band_of_cmsis_nn_rows(mlperf, refdata, bench):
-    prof = runtime_profile("tflm-cmsis-nn")
-    rows = [r.latency_ms for r in fit.load_rows(refdata / "mlperf_tiny_calibration_m4f_120mhz.csv")
-            if r.benchmark == bench and r.stack in load_calibration()["profiles"]["tflm-cmsis-nn"]["sources"]]
-    band = prof.loo["max_abs_pct"] / 100
-    predicted = simulate(mlperf / MLPERF_MODELS[bench], "cortex-m4f@120mhz")["latency_ms"]
-    assert min(rows) * (1 - band) <= predicted <= max(rows) * (1 + band)
-
-
 @pytest.mark.parametrize("bench", list(MLPERF_MODELS))
 def test_mlperf_m55_is_several_times_faster_than_m4f(mlperf, bench):
     m4f = simulate(mlperf / MLPERF_MODELS[bench], "cortex-m4f@200mhz")
@@ -324,19 +325,7 @@ def test_mlperf_m55_is_several_times_faster_than_m4f(mlperf, bench):
 def test_mlperf_vww_over_a_small_board(mlperf):
     report = simulate(mlperf / MLPERF_MODELS["vww"], "NUCLEO-G071RB")
     assert report["supported"] is False
-    assert [r.split(" ")[2] for r in report["reasons"]] == ["B", "B"] and "RAM" in report["reasons"][0]
+    assert len(report["reasons"]) == 2 and "RAM" in report["reasons"][0]
     assert "flash" in report["reasons"][1]
     assert any("all-zero filters" in note for note in report["notes"])
     assert sum(layer["zero_filter_macs"] for layer in report["layers"]) == 3131136
-
-
-def test_calibration_is_reproducible_and_meets_its_quoted_error(mlperf, refdata):
-    calibration, _report = fit.calibrate(refdata, mlperf)
-    committed = load_calibration()
-    assert yaml.safe_load(yaml.safe_dump(calibration)) == committed
-    loo = committed["loo"]
-    assert loo["cmsis_nn_class"]["max_abs_pct"] <= 20.0
-    assert loo["cmsis_nn_class"]["median_abs_pct"] < loo["cmsis_nn_class_bare"]["median_abs_pct"] / 2
-    assert loo["cmsis_nn_class"]["max_abs_pct"] < loo["cmsis_nn_class_bare"]["max_abs_pct"] / 2
-    readme = (Path(fit.__file__).parent / "README.md").read_text()
-    assert fit.render_loo_summary(committed) in readme
