@@ -12,7 +12,7 @@ def preflight(model: Path, data: Path, targets: Path, params: dict[str, Any]) ->
     """Raise EdgeoptError for the first problem with the run's inputs or `params` (the pipeline
     parameters `edgeopt run` passes); load nothing but what must be checked."""
     from edgeopt.ingest.core import check_inputs
-    from edgeopt.validate_targets.targets import load_targets
+    from edgeopt.common.targets import load_targets
 
     if not targets.is_file():
         raise EdgeoptError(f"targets file {targets} does not exist",

@@ -25,7 +25,7 @@ def ingest(model_uri: str, data_uri: str, targets: str, model: Output[Model], da
     from edgeopt.common.modelfile import trusting
     from edgeopt.common.storage import fetch
     from edgeopt.ingest.core import ingest as run
-    from edgeopt.validate_targets.targets import load_targets
+    from edgeopt.common.targets import load_targets
 
     spec = load_targets(targets)
     with tempfile.TemporaryDirectory() as tmp, trusting(trust_model):

@@ -39,7 +39,7 @@ from edgeopt.common.bundle import read_bundle
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.promote.registry import (METADATA_FILE, NAME_RE, Contents, Registry, S3Registry, open_registry,
                                       utc_now)
-from edgeopt.validate_targets.core import REPORT_FILE, VERDICT_FILE, render_markdown
+from edgeopt.common.verdict import REPORT_FILE, VERDICT_FILE, render_markdown
 
 # a preflight check must answer within seconds
 PREFLIGHT_CLIENT = {"connect_timeout": 5, "read_timeout": 10, "attempts": 1}

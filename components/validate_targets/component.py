@@ -25,7 +25,8 @@ def validate_targets(baseline_metrics: Input[Metrics], candidate_metrics: Input[
     from collections import namedtuple
     from pathlib import Path
 
-    from edgeopt.validate_targets.core import REPORT_FILE, rejection, run, summary
+    from edgeopt.common.verdict import REPORT_FILE
+    from edgeopt.validate_targets.core import rejection, run, summary
 
     result = run(targets, baseline_metrics.path, candidate_metrics.path, simulation.path, verdict.path)
     Path(report.path).parent.mkdir(parents=True, exist_ok=True)
@@ -46,6 +47,6 @@ def is_blessed(verdict: Input[Artifact]) -> bool:
     """
     from pathlib import Path
 
-    from edgeopt.validate_targets.core import BLESSED
+    from edgeopt.common.verdict import BLESSED
 
     return (Path(verdict.path) / BLESSED).is_file()

@@ -20,18 +20,14 @@ from typing import Any
 
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.common.fsutil import atomic_dir
+from edgeopt.common.verdict import BLESSED, NOT_BLESSED, REPORT_FILE, VERDICT_FILE, fmt, pct, points, render_markdown
 from edgeopt.common.metrics import METRICS_FILE, read_metrics
-from edgeopt.validate_targets.targets import Targets, load_targets
+from edgeopt.common.targets import Targets, load_targets
 
-VERDICT_FILE = "verdict.json"
-REPORT_FILE = "report.md"
-BLESSED = "BLESSED"
-NOT_BLESSED = "NOT_BLESSED"
 
 # Which stage produces each metrics dict, for "missing metric" reasons.
 PRODUCERS = {"baseline": "ingest", "candidate": "quantize", "simulation": "device-simulate"}
 # How a check compares its value with its threshold, for the report.
-COMPARISONS = {"min_accuracy": "≥", "supported": "=", "target": "=", "runtime": "="}
 
 
 class ModelRejected(EdgeoptError):
@@ -54,22 +50,6 @@ def validate(targets: Targets, baseline: dict[str, Any], candidate: dict[str, An
     if targets.require_supported:
         checks.append(_supported(targets, simulation))
     return {"passed": all(c["passed"] for c in checks), "target": targets.target, "checks": checks}
-
-
-def render_markdown(verdict: dict[str, Any]) -> str:
-    """A Markdown report: the verdict first, then a table with one row per check."""
-    failed = [c for c in verdict["checks"] if not c["passed"]]
-    if verdict["passed"]:
-        head = f"# Verdict: PASSED\n\nThe model passes all {len(verdict['checks'])} checks on {verdict['target']}."
-    else:
-        head = (f"# Verdict: REJECTED\n\n{len(failed)} of {len(verdict['checks'])} checks failed on "
-                f"{verdict['target']}: " + "; ".join(c["reason"] for c in failed) + ".")
-    rows = ["| check | value | limit | result | reason |", "| --- | --- | --- | --- | --- |"]
-    for c in verdict["checks"]:
-        limit = f"{COMPARISONS.get(c['metric'], '≤')} {_cell(c['threshold'])}"
-        rows.append(f"| {c['metric']} | {_cell(c['value'])} | {limit} | {'pass' if c['passed'] else '**FAIL**'} "
-                    f"| {_escape(c['reason'])} |")
-    return head + "\n\n" + "\n".join(rows) + "\n"
 
 
 def run(targets_path_or_text: str | Path, baseline_metrics_path: str | Path, candidate_metrics_path: str | Path,
@@ -157,7 +137,7 @@ def _resource(label: str, keys: tuple[str, ...], unit: str, scale: float) -> Cal
         ok = _within(value, limit)
         verb = "is within" if ok else "exceeds"
         return _row(metric, value, limit, ok,
-                    f"{label} {_fmt(value)} {unit} {verb} the {_fmt(limit)} {unit} limit on {target}")
+                    f"{label} {fmt(value)} {unit} {verb} the {fmt(limit)} {unit} limit on {target}")
 
     return check
 
@@ -180,10 +160,10 @@ def _accuracy_drop(metric: str, limit: float, target: str, metrics: dict[str, di
     base, cand = acc
     drop = base - cand
     ok = _within(drop, limit)
-    change = f"fell by {_points(drop)}" if drop > 0 else "did not fall"
+    change = f"fell by {points(drop)}" if drop > 0 else "did not fall"
     verdict = "within" if ok else "more than"
-    return _row(metric, drop, limit, ok, f"accuracy {change} ({_pct(base)} to {_pct(cand)}), "
-                f"{verdict} the allowed {_points(limit)}")
+    return _row(metric, drop, limit, ok, f"accuracy {change} ({pct(base)} to {pct(cand)}), "
+                f"{verdict} the allowed {points(limit)}")
 
 
 def _accuracy_drop_relative(metric: str, limit: float, target: str,
@@ -194,13 +174,13 @@ def _accuracy_drop_relative(metric: str, limit: float, target: str,
     base, cand = acc
     if base <= 0:
         return _row(metric, None, limit, False,
-                    f"cannot check {metric}: the baseline accuracy is {_pct(base)}, so a relative drop is undefined")
+                    f"cannot check {metric}: the baseline accuracy is {pct(base)}, so a relative drop is undefined")
     drop = (base - cand) / base
     ok = _within(drop, limit)
-    change = f"fell by {_pct(drop)} of the baseline's {_pct(base)}" if drop > 0 else \
-        f"did not fall ({_pct(base)} to {_pct(cand)})"
+    change = f"fell by {pct(drop)} of the baseline's {pct(base)}" if drop > 0 else \
+        f"did not fall ({pct(base)} to {pct(cand)})"
     verdict = "within" if ok else "more than"
-    return _row(metric, drop, limit, ok, f"accuracy {change}, {verdict} the allowed {_pct(limit)}")
+    return _row(metric, drop, limit, ok, f"accuracy {change}, {verdict} the allowed {pct(limit)}")
 
 
 def _min_accuracy(metric: str, limit: float, target: str, metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -209,7 +189,7 @@ def _min_accuracy(metric: str, limit: float, target: str, metrics: dict[str, dic
         return _missing(metric, limit, "candidate", "accuracy", metrics["candidate"])
     ok = cand >= limit or math.isclose(cand, limit, rel_tol=1e-9, abs_tol=1e-12)
     verdict = "reaches" if ok else "is below"
-    return _row(metric, cand, limit, ok, f"accuracy {_pct(cand)} {verdict} the {_pct(limit)} floor")
+    return _row(metric, cand, limit, ok, f"accuracy {pct(cand)} {verdict} the {pct(limit)} floor")
 
 
 # (check name = Targets field holding its threshold, check function), in report order
@@ -264,32 +244,3 @@ def _same_target(a: str, b: str) -> bool:
         return resolve_target(a) == resolve_target(b)
     except EdgeoptError:
         return False
-
-
-def _fmt(x: float) -> str:
-    """A number for a sentence: 61.2, 50, 0.0042."""
-    if x != 0 and abs(x) < 1:
-        return f"{x:.2g}"
-    return f"{x:.2f}".rstrip("0").rstrip(".")
-
-
-def _pct(x: float) -> str:
-    return f"{_fmt(100 * x)}%"
-
-
-def _points(x: float) -> str:
-    return f"{_fmt(100 * x)} points"
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "missing"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return _fmt(value)
-    return _escape(str(value))
-
-
-def _escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")

@@ -70,7 +70,7 @@ def test_overlay_contents(cluster):
 
 
 def test_target_configmap_holds_valid_targets_files():
-    from edgeopt.validate_targets.targets import load_targets
+    from edgeopt.common.targets import load_targets
 
     docs = render("base")
     data = next(d for d in docs if d["metadata"]["name"] == "edgeopt-targets")["data"]

@@ -11,7 +11,7 @@ import pytest
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.validate_targets import cli
 from edgeopt.validate_targets.core import ModelRejected, render_markdown, run, validate
-from edgeopt.validate_targets.targets import DEFAULT_RUNTIME, Targets, load_targets
+from edgeopt.common.targets import DEFAULT_RUNTIME, Targets, load_targets
 
 SIMPLE = """\
 target: cortex-m4f@80mhz   # a board name or CORE@CLOCK
