@@ -12,14 +12,13 @@ def device_simulate(model: Input[Model], report: Output[Metrics], report_md: Out
     """Predict how an int8 TFLite model runs on a microcontroller target.
 
     Inputs: `model`, a tflite model bundle (or .tflite file); `target`, a board name from the
-    catalog (e.g. `NUCLEO-L4R5ZI`), `CORE@CLOCK` (e.g. `cortex-m4f@80mhz`) or `CORE+NPU` (e.g.
-    `cortex-m55+ethos-u55-128`, compiled by Vela); `runtime`, a runtime profile of
-    `edgeopt simulate --list-runtimes`, `family@version` or the family alone (its newest version):
-    `tflm-cmsis-nn` (default), `x-cube-ai@9.0`, `plumerai`, `hale@1.0.175`, ...
+    catalog (e.g. `NUCLEO-L4R5ZI`) or `CORE@CLOCK` (e.g. `cortex-m4f@80mhz`); `runtime`, a runtime
+    profile: `tflm-cmsis-nn` (TFLite Micro with current CMSIS-NN kernels), `tflm-v2.3.1-cmsis-nn`
+    (the MLPerf Tiny v0.5 reference) or `tflm-reference` (portable reference kernels).
     Outputs: `report`, the numeric metrics (`latency_ms`, `cycles`, `macs`, `ram_bytes`,
     `arena_bytes`, `flash_bytes`, `supported` as 1/0, `energy_uj` where calibrated) logged on the
     artifact, and the whole report as JSON at its path (`reasons`, `layers`, `bottlenecks`,
-    `method`, `error_band`, `target`, `core`, `runtime`, ...); `report_md`, the report in Markdown.
+    `method`, `target`, `core`, `runtime`, ...); `report_md`, the report in Markdown.
     Raises EdgeoptError for a missing or non-TFLite model, an unknown target or runtime.
     """
     from edgeopt.common.metrics import log_to_kfp
