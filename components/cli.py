@@ -17,19 +17,14 @@ from edgeopt.common.fsutil import MANIFEST, WRITE_ERRNOS, check_writable_dir
 from edgeopt.common.modelfile import trusting
 from edgeopt.common.quiet import filtered_stderr
 from edgeopt.common.spec import TRUST_MODEL_HELP
+from edgeopt.stages import STAGES
 
-# sub-command -> module with add_arguments(parser) and run(args) -> dict
+# sub-command -> (module with add_arguments(parser) and run(args) -> dict, help); the stage commands
+# come from the stage table
 COMMANDS = {
     "demo": ("edgeopt.pipeline_cli", "run the whole pipeline on the built-in digits example"),
     "run": ("edgeopt.pipeline_cli", "run the whole pipeline on your model, dataset and targets"),
-    "ingest": ("edgeopt.ingest.cli", "check a model and dataset and measure the baseline"),
-    "distill": ("edgeopt.distill.cli", "distill a teacher into a smaller student"),
-    "prune": ("edgeopt.prune.cli", "magnitude-prune and fine-tune a Keras model"),
-    "quantize": ("edgeopt.quantize.cli", "quantize: TFLite int8, int16x8, dynamic, float16, mixed, QAT; ONNX Runtime QDQ, dynamic, int4, float16"),
-    "convert": ("edgeopt.convert.cli", "convert to TFLite, ONNX and a C array, with parity checks"),
-    "simulate": ("edgeopt.device_simulate.cli", "predict latency, RAM and flash on a device"),
-    "validate": ("edgeopt.validate_targets.cli", "check metrics against a targets file"),
-    "promote": ("edgeopt.promote.cli", "push a passing model to the registry"),
+    **{s.command: (f"edgeopt.{s.package}.cli", s.help) for s in STAGES},
     "registry": ("edgeopt.promote.registry_cli", "list, show and clean up registry entries"),
     "images": ("edgeopt.images_cli", "build (and push) the container images of the stages"),
     "compile": ("edgeopt.compile_cli", "compile the pipeline to YAML naming your image registry"),
@@ -37,7 +32,7 @@ COMMANDS = {
 }
 BUNDLE_MARKERS = (MANIFEST, "model.json", "metrics.json", "summary.json", "verdict.json", "report.json")
 # commands that load a user's model, and so take --trust-model
-MODEL_COMMANDS = ("run", "ingest", "distill", "prune", "quantize", "convert")
+MODEL_COMMANDS = ("run", *(s.command for s in STAGES if s.loads_models))
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

@@ -15,13 +15,14 @@ from typing import Any
 import yaml
 
 from edgeopt.common.errors import EdgeoptError
-from edgeopt.images import DEFAULT_PREFIX, IMAGE_TAG, STAGES, image_for
+from edgeopt.images import DEFAULT_PREFIX, IMAGE_TAG, image_for
+from edgeopt.stages import STAGES
 
 # pipeline package name -> (module, function)
 PIPELINES = {"edge-optimize": ("edgeopt.pipelines.edge_optimize", "edge_optimize")}
 S3_SECRET = "edgeopt-s3"
 S3_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "EDGEOPT_S3_ENDPOINT_URL")
-S3_STAGES = ("ingest", "promote")  # the stages that fetch from or write to s3:// URIs
+S3_STAGES = tuple(s.name for s in STAGES if "s3" in s.stacks)  # the stages that fetch from or write to s3://
 _IMAGE_LINE = re.compile(r"^(\s*image:\s*)(\S+)\s*$", re.M)
 
 
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         path = out / f"{name.replace('-', '_')}.yaml"
         compile_package(name, path, prefix=args.prefix, s3_secret=args.s3_secret)
         written[name] = str(path)
-    return {"packages": written, "images": {s: image_for(s, args.prefix) for s in STAGES},
+    return {"packages": written, "images": {s.name: image_for(s.name, args.prefix) for s in STAGES},
             "s3_secret": args.s3_secret}
 
 
@@ -72,7 +73,7 @@ def compile_package(name: str, path: Path, prefix: str = DEFAULT_PREFIX, s3_secr
 
 def retarget_images(text: str, prefix: str) -> str:
     """Replace the default-prefix stage images in a compiled package by `prefix`'s; refuse others."""
-    defaults = {image_for(stage): image_for(stage, prefix) for stage in STAGES}
+    defaults = {image_for(s.name): image_for(s.name, prefix) for s in STAGES}
 
     def swap(match: re.Match) -> str:
         image = match.group(2)

@@ -14,22 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from edgeopt.common.errors import EdgeoptError
-from edgeopt.images import DEFAULT_PREFIX, IMAGE_TAG, STAGES, image_for
+from edgeopt.images import DEFAULT_PREFIX, IMAGE_TAG, SHARED, STAGES, build_order, image_ref, parent_of
 
 BASE = "base"
 PYTHON_IMAGE = "python:3.11-slim"
 BUILD_TIMEOUT_S = 3600  # longest silence allowed on the build stream (a big pip install prints little)
 PREFIX_ENV = "EDGEOPT_IMAGE_PREFIX"
 PYTHON_IMAGE_ENV = "EDGEOPT_PYTHON_IMAGE"
-
-
-def base_image(prefix: str = DEFAULT_PREFIX) -> str:
-    """The reference of the base image every stage image starts FROM."""
-    return f"{prefix.rstrip('/')}/edgeopt-base:{IMAGE_TAG}"
-
-
-def image_ref(name: str, prefix: str = DEFAULT_PREFIX) -> str:
-    return base_image(prefix) if name == BASE else image_for(name, prefix)
 
 
 def dockerfile(name: str) -> str:
@@ -62,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _prefix(build)
     build.add_argument("--push", action="store_true", help="push every image after building it")
     build.add_argument("--stage", action="append", choices=STAGES, metavar="STAGE",
-                       help=f"build only this stage (repeatable; the base is always built): {', '.join(STAGES)}")
+                       help=f"build only this stage (repeatable; its parent images are built first): {', '.join(STAGES)}")
     build.add_argument("--python-image", default=os.environ.get(PYTHON_IMAGE_ENV, PYTHON_IMAGE),
                        help=f"image the base starts FROM (default ${PYTHON_IMAGE_ENV} or {PYTHON_IMAGE}); "
                             "any image with python3.11 and its venv module")
@@ -83,7 +74,7 @@ def _prefix(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     args.quiet_result = not args.json
     if args.images_command == "list":
-        refs = {name: image_ref(name, args.prefix) for name in (BASE, *STAGES)}
+        refs = {name: image_ref(name, args.prefix) for name in (*SHARED, *STAGES)}
         if not args.json:
             print("\n".join(refs.values()))
         return {"images": refs}
@@ -97,7 +88,7 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
         raise EdgeoptError("--push needs a registry to push to",
                            "pass --prefix REGISTRY/ORG, for example --prefix ghcr.io/acme")
     context = find_context(args.context)
-    names = [BASE, *(args.stage or STAGES)]
+    names = build_order(args.stage or STAGES)
     client = connect(timeout=BUILD_TIMEOUT_S)
     engine = engine_name(client)
     _say(f"building {len(names)} images with {engine}, context {context}")
@@ -125,8 +116,8 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _build_one(client, context: Path, name: str, ref: str, args: argparse.Namespace) -> tuple[int, int]:
-    buildargs = ({"PYTHON_IMAGE": args.python_image} if name == BASE
-                 else {"BASE_IMAGE": base_image(args.prefix)})
+    parent = parent_of(name)
+    buildargs = {"PYTHON_IMAGE": args.python_image} if parent is None else {"BASE_IMAGE": image_ref(parent, args.prefix)}
     stream = client.api.build(path=str(context), dockerfile=dockerfile(name), tag=ref, buildargs=buildargs,
                               rm=True, forcerm=True, pull=False, nocache=args.no_cache, decode=True,
                               labels={"org.opencontainers.image.version": IMAGE_TAG})

@@ -8,16 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from edgeopt.common.errors import EdgeoptError
+from edgeopt.stages import STAGES
 
 # (stage name shown to users, KFP task name, output holding its metrics JSON)
-STAGE_OUTPUTS = (
-    ("ingest", "ingest", "metrics"),
-    ("distill", "distill", "metrics"),
-    ("prune", "prune", "metrics"),
-    ("quantize", "quantize", "metrics"),
-    ("convert", "convert", "metrics"),
-    ("device-simulate", "device-simulate", "report"),
-)
+STAGE_OUTPUTS = tuple((s.name, s.name, s.summary_output) for s in STAGES if s.summary_output)
 
 
 class PipelineFailed(EdgeoptError):

@@ -27,7 +27,7 @@ STACKS = {
     "base": (["numpy", "pyyaml"], []),
     "tf": (["tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "h5py"], ["base"]),
     "convert": (["tf2onnx", "onnx", "onnxruntime", "onnx-ir"], ["base", "tf"]),
-    "simulate": (["tflite-micro"], ["base"]),
+    "simulate": (["tflite-micro", "ethos-u-vela"], ["base"]),
     "s3": (["boto3"], ["base"]),
 }
 # the installer's own tools: the image's venv brings them, and TensorFlow's dependency on setuptools

@@ -80,7 +80,14 @@ def check_writable_dir(target: Path | str, what: str = "output") -> None:
 
 
 def current_umask() -> int:
-    """The process umask (read without changing it for longer than the call)."""
+    """The process umask: read from /proc on Linux (safe with threads running), else by setting it
+    back at once."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

@@ -1,4 +1,5 @@
-"""The Dockerfiles: linted by hadolint, one per stage FROM the base, non-root, pinned, cache-friendly."""
+"""The Dockerfiles: linted by hadolint, one per stage FROM its parent image, non-root, pinned, the
+TensorFlow stack installed once (edgeopt-tf)."""
 
 import re
 import shutil
@@ -8,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from edgeopt.images import STAGES
-from edgeopt.images_cli import BASE, PYTHON_IMAGE, base_image, dockerfile
+from edgeopt.images import SHARED, STAGES, image_ref, parent_of
+from edgeopt.images_cli import BASE, PYTHON_IMAGE, dockerfile
+from edgeopt.stages import stage as stage_entry
 
 REPO = Path(__file__).resolve().parents[2]
-TF_STAGES = ("ingest", "distill", "prune", "quantize", "convert")
-DOCKERFILES = [REPO / dockerfile(name) for name in (BASE, *STAGES)]
+DOCKERFILES = [REPO / dockerfile(name) for name in (*SHARED, *STAGES)]
 
 
 def _hadolint() -> str | None:
@@ -22,7 +23,7 @@ def _hadolint() -> str | None:
 
 
 def test_every_stage_has_a_dockerfile():
-    assert sorted(p.parent.name for p in (REPO / "images").glob("*/Dockerfile")) == sorted((BASE, *STAGES))
+    assert sorted(p.parent.name for p in (REPO / "images").glob("*/Dockerfile")) == sorted((*SHARED, *STAGES))
 
 
 @pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.parent.name)
@@ -44,10 +45,10 @@ def test_base_starts_from_a_python_image_given_as_build_arg():
     assert "ARG KFP_VERSION=2.17.0" in text
 
 
-@pytest.mark.parametrize("stage", STAGES)
-def test_stage_images_start_from_the_base(stage):
-    text = (REPO / dockerfile(stage)).read_text()
-    assert f"ARG BASE_IMAGE={base_image()}" in text
+@pytest.mark.parametrize("name", ("tf", *STAGES))
+def test_images_start_from_their_parent(name):
+    text = (REPO / dockerfile(name)).read_text()
+    assert f"ARG BASE_IMAGE={image_ref(parent_of(name))}" in text
     assert re.findall(r"^FROM .*$", text, re.M) == ["FROM ${BASE_IMAGE}"]
 
 
@@ -60,32 +61,28 @@ def test_images_end_as_a_numeric_non_root_user(path):
     assert uid.isdigit() and int(uid) != 0, f"last USER is {last}"
 
 
-def test_tensorflow_layers_are_identical_in_every_tensorflow_stage():
-    """Same instructions in the same order on the same base: installed once, then from the cache.
+def test_the_tensorflow_stack_is_installed_once():
+    """Only edgeopt-tf installs it; the TensorFlow stages start FROM it and share its layers."""
+    users = [name for name in (*SHARED, *STAGES) if "images/requirements/tf.txt" in (REPO / dockerfile(name)).read_text()]
+    assert users == ["tf"]
 
-    (Not a separate build stage copied in with COPY --from: podman re-hashes the 2.3 GB copied on
-    every build, which made a fully cached build of the images take four minutes instead of seconds.)
-    """
-    blocks = set()
-    for stage in TF_STAGES:
-        lines = [ln for ln in (REPO / dockerfile(stage)).read_text().splitlines() if ln and not ln.startswith("#")]
-        start = lines.index("COPY images/requirements/tf.txt /tmp/requirements/tf.txt")
-        blocks.add(tuple(lines[:start + 3]))  # ARG, FROM, USER 0, COPY, RUN (2 lines)
-    assert len(blocks) == 1
-    users = [s for s in STAGES if "images/requirements/tf.txt" in (REPO / dockerfile(s)).read_text()]
-    assert users == list(TF_STAGES)
+
+@pytest.mark.parametrize("name", STAGES)
+def test_each_image_holds_the_stacks_its_stage_declares(name):
+    """What a stage's image installs (its own Dockerfile plus its parent's) is what the stage table says."""
+    def installed(image):
+        return set(re.findall(r"images/requirements/(\w+)\.txt", (REPO / dockerfile(image)).read_text()))
+
+    parent = parent_of(name)
+    assert installed(name) | (installed(parent) if parent != BASE else set()) == set(stage_entry(name).stacks)
 
 
 def test_heavy_dependencies_go_only_where_needed():
-    def stacks(stage):
-        return set(re.findall(r"images/requirements/(\w+)\.txt", (REPO / dockerfile(stage)).read_text()))
-
-    assert stacks("prune") == stacks("distill") == {"tf"}
-    assert stacks("quantize") == stacks("convert") == {"tf", "convert"}  # quantize: the ONNX Runtime path
-    assert stacks("ingest") == {"tf", "s3"}  # s3:// inputs
-    assert stacks("device-simulate") == {"simulate"}
-    assert stacks("promote") == {"s3"}
-    assert stacks("validate-targets") == set()  # the device catalog needs no flatbuffer schema
+    assert set(stage_entry("prune").stacks) == set(stage_entry("distill").stacks) == {"tf"}
+    assert set(stage_entry("quantize").stacks) == {"tf", "convert"}  # quantize: the ONNX Runtime path
+    assert set(stage_entry("ingest").stacks) == {"tf", "s3"}  # s3:// inputs
+    assert set(stage_entry("device-simulate").stacks) == {"simulate"}
+    assert set(stage_entry("validate-targets").stacks) == set()
 
 
 def test_stack_requirements_are_pinned_and_follow_the_lock():
@@ -102,7 +99,7 @@ def test_stack_requirements_are_pinned_and_follow_the_lock():
             name, version = line.split("==")
             lock[_canon(name.split("[")[0])] = version
     top = {"tf": ["tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "h5py"],
-           "convert": ["tf2onnx", "onnx", "onnxruntime", "onnx-ir"], "simulate": ["tflite-micro"], "s3": ["boto3"],
+           "convert": ["tf2onnx", "onnx", "onnxruntime", "onnx-ir"], "simulate": ["tflite-micro", "ethos-u-vela"], "s3": ["boto3"],
            "base": ["numpy", "pyyaml"]}
     for path in (REPO / "images" / "requirements").glob("*.txt"):
         pins = {}
