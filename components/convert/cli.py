@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeopt.convert.core import convert
+from edgeopt.convert.spec import SPEC
 from edgeopt.common.float_source import bundle_from_path
 
 
@@ -17,8 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quantized", metavar="BUNDLE",
                         help="tflite bundle from `edgeopt quantize` (or a .tflite file) to emit as the C array; "
                              "default: the float TFLite")
-    parser.add_argument("--samples", type=int, default=64, metavar="N",
-                        help="test inputs used for the parity checks (default 64)")
+    SPEC.add_cli_arguments(parser)
     parser.add_argument("--output", required=True,
                         help="directory that receives tflite/, onnx/, optimized/ and c_array/ (and openvino/, "
                              "tensorrt/ where those runtimes are installed)")
@@ -28,4 +28,4 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="edgeopt-convert-") as tmp:
         model = bundle_from_path(args.model, Path(tmp) / "model")
         quantized = bundle_from_path(args.quantized, Path(tmp) / "quantized") if args.quantized else None
-        return convert(model, args.data, args.output, quantized_dir=quantized, samples=args.samples)
+        return convert(model, args.data, args.output, quantized_dir=quantized, **SPEC.values_from_cli(args))

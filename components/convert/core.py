@@ -37,6 +37,7 @@ from edgeopt.common.fsutil import atomic_dir
 from edgeopt.common.metrics import write_metrics
 from edgeopt.common.runtimes import predict_onnx, predict_tflite
 from edgeopt.convert import formats as extra
+from edgeopt.convert.spec import SPEC
 
 ARRAY_NAME = "g_model_data"
 SOURCE_FILE = "model_data.cc"
@@ -45,15 +46,15 @@ BYTES_PER_LINE = 12
 
 
 def convert(model_dir: Path | str, data_path: Path | str, out_dir: Path | str,
-            quantized_dir: Path | str | None = None, samples: int = 64) -> dict[str, Any]:
+            quantized_dir: Path | str | None = None, **options: Any) -> dict[str, Any]:
     """Write tflite/, onnx/ and c_array/ bundles under `out_dir` from the float bundle `model_dir`.
 
-    The C array holds the TFLite model of the tflite bundle `quantized_dir` when given, else the
-    float TFLite. Returns parity and size metrics (also written to `out_dir/metrics.json`).
-    Raises EdgeoptError for a bad bundle or dataset, or a model a converter cannot handle.
+    `options` are the parameters of `edgeopt.convert.spec.SPEC` (checked there). The C array holds
+    the TFLite model of the tflite bundle `quantized_dir` when given, else the float TFLite.
+    Returns parity and size metrics (also written to `out_dir/metrics.json`). Raises EdgeoptError
+    for a bad bundle or dataset, or a model a converter cannot handle.
     """
-    if samples < 1:
-        raise EdgeoptError(f"samples must be at least 1, not {samples}", "parity needs test inputs; 64 is typical")
+    samples = SPEC.check(options)["samples"]
     source = open_float_source(model_dir, "convert")
     quantized = _quantized_tflite(quantized_dir) if quantized_dir is not None else None
     x = source.check_samples(load_dataset(data_path).x_test[:samples], "x_test")

@@ -6,26 +6,29 @@ from kfp import dsl
 from kfp.dsl import Dataset, Metrics, Model, Output
 
 from edgeopt.images import image_for
+from edgeopt.ingest.spec import SPEC
 
 
 @dsl.component(base_image=image_for("ingest"), install_kfp_package=False)
+@SPEC.describe(
+    "Check the targets file first, then check and import the baseline model and dataset.",
+    artifacts={"model_uri": "local path or s3:// URI of the Keras (.h5/.keras) model or SavedModel folder.",
+               "data_uri": "local path or s3:// URI of the .npz dataset (x_train, x_test, optional labels).",
+               "targets": "the targets YAML text; its device target and runtime are returned for the simulator.",
+               "model": "output: the baseline bundle.",
+               "dataset": "output: the checked .npz, with labels (the baseline's predictions when none were given).",
+               "metrics": "output: baseline accuracy, size_bytes, params."})
 def ingest(model_uri: str, data_uri: str, targets: str, model: Output[Model], dataset: Output[Dataset],
-           metrics: Output[Metrics], trust_model: bool = False) -> NamedTuple("Outputs", [("target", str), ("runtime", str)]):
-    """Check and import the baseline model and dataset, and check the targets file first.
-
-    model_uri, data_uri: local paths or s3:// URIs of a Keras/SavedModel model and an .npz dataset.
-    targets: the targets YAML text; its device target and runtime are returned for the simulator.
-    trust_model: allow a SavedModel, whose graph runs as stored (Keras files are checked and never need it).
-    Outputs: `model` (baseline bundle), `dataset` (checked .npz with labels), `metrics` (baseline accuracy, size).
-    """
+           metrics: Output[Metrics], trust_model: bool = False) -> NamedTuple("Outputs", [("target", str),
+                                                                                       ("runtime", str)]):
     import tempfile
     from collections import namedtuple
 
     from edgeopt.common.metrics import log_to_kfp
     from edgeopt.common.modelfile import trusting
     from edgeopt.common.storage import fetch
-    from edgeopt.ingest.core import ingest as run
     from edgeopt.common.targets import load_targets
+    from edgeopt.ingest.core import ingest as run
 
     spec = load_targets(targets)
     with tempfile.TemporaryDirectory() as tmp, trusting(trust_model):
