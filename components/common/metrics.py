@@ -2,6 +2,7 @@
 
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +27,20 @@ def read_metrics(path: Path | str) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def log_to_kfp(artifact: Any, metrics: dict[str, Any], prefix: str = "") -> None:
-    """Log the numeric scalars of `metrics` on a KFP `Metrics` artifact and write all as JSON at its path.
+def log_to_kfp(artifact: Any, metrics: dict[str, Any], keys: Iterable[str] | None = None) -> None:
+    """Log numeric scalars of `metrics` on a KFP `Metrics` artifact and write all of them as JSON at its path.
 
-    `artifact` only needs `.path` and `.log_metric`, so tests can pass a stand-in object.
+    With `keys` (a stage's declared metrics: the figures people compare across runs), only those are
+    logged; settings such as epochs stay in the JSON file only.
     """
+    wanted = None if keys is None else set(keys)
     for key, value in sorted(metrics.items()):
+        if wanted is not None and key not in wanted:
+            continue
         if isinstance(value, bool):
             value = int(value)
         if isinstance(value, (int, float)) and math.isfinite(value):
-            artifact.log_metric(f"{prefix}{key}", float(value))
+            artifact.log_metric(key, float(value))
     write_metrics(artifact.path, metrics)
 
 

@@ -8,44 +8,47 @@ from typing import Any
 from edgeopt.common.fsutil import atomic_dir
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.device_simulate.calibration import calibrated_on
-from edgeopt.device_simulate.core import DEFAULT_RUNTIME, render_markdown, simulate
+from edgeopt.device_simulate.core import render_markdown, simulate
 from edgeopt.device_simulate.runtimes import families, registry
+from edgeopt.device_simulate.spec import SPEC
+from edgeopt.device_simulate.summary import summary_text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of `edgeopt simulate`."""
     parser.add_argument("--model", help=".tflite file or tflite model bundle directory")
-    parser.add_argument("--target", help="board name, CORE@CLOCK such as cortex-m4f@80mhz, or CORE+NPU such as "
-                                         "cortex-m55+ethos-u55-128")
-    parser.add_argument("--runtime", default=DEFAULT_RUNTIME,
-                        help=f"runtime profile, family@version or family (newest version): {', '.join(registry())} "
-                             f"(default {DEFAULT_RUNTIME}; --list-runtimes says what each was calibrated on)")
+    SPEC.add_cli_arguments(parser)
     parser.add_argument("--list-runtimes", action="store_true",
                         help="list the runtime profiles with what each was calibrated on, and exit")
-    parser.add_argument("--json", action="store_true", help="return the full report (layers included)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the full report as JSON (layers included) instead of the short summary")
     parser.add_argument("--output", help="directory that receives report.json and report.md")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Simulate; write report.json and report.md to --output if given; return the report.
 
-    Without --json the per-layer breakdown is left out of the returned summary. With
+    Without --json a short summary is printed instead of the JSON (the returned dict then leaves out
+    the per-layer breakdown). With
     --list-runtimes, the runtime profiles instead. An NPU target's Vela-compiled model is written to
     --output as model_vela.tflite.
     """
     if args.list_runtimes:
         return list_runtimes()
-    if not args.model or not args.target:
-        raise EdgeoptError("simulate needs --model and --target", "e.g. --model q/model.tflite --target NUCLEO-L4R5ZI")
+    if not args.model:
+        raise EdgeoptError("simulate needs --model", "e.g. --model q/model.tflite --target NUCLEO-L4R5ZI")
+    o = SPEC.values_from_cli(args)
     if args.output:
         with atomic_dir(Path(args.output)) as out:
-            report = simulate(args.model, args.target, args.runtime, artifacts_dir=out)
+            report = simulate(args.model, o["target"], o["runtime"], artifacts_dir=out)
             (out / "report.json").write_text(json.dumps(report, indent=2))
             (out / "report.md").write_text(render_markdown(report))
     else:
-        report = simulate(args.model, args.target, args.runtime)
+        report = simulate(args.model, o["target"], o["runtime"])
     if args.json:
         return report
+    args.quiet_result = True
+    print(summary_text(report))
     return {k: v for k, v in report.items() if k != "layers"}
 
 

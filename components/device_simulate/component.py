@@ -1,30 +1,36 @@
 """KFP component of the device-simulate stage."""
 
 from kfp import dsl
-from kfp.dsl import Input, Markdown, Metrics, Model, Output
+from kfp.dsl import Artifact, Input, Markdown, Metrics, Model, Output
 
+from edgeopt.device_simulate.spec import SPEC
 from edgeopt.images import image_for
 
 
 @dsl.component(base_image=image_for("device-simulate"), install_kfp_package=False)
-def device_simulate(model: Input[Model], report: Output[Metrics], report_md: Output[Markdown],
-                    target: str = "cortex-m4f@80mhz", runtime: str = "tflm-cmsis-nn"):
-    """Predict how an int8 TFLite model runs on a microcontroller target.
+@SPEC.describe(
+    "Predict how an int8 TFLite model runs on a microcontroller (or Ethos-U NPU) target with a given runtime: "
+    "latency with its cross-validated error band, RAM, flash, energy where the board's power was measured, "
+    "whether every operator runs.",
+    artifacts={"model": "tflite model bundle (or .tflite file).",
+               "report": "output: the figures people compare (latency_ms, cycles, ram_bytes, flash_bytes, "
+                         "energy_uj, supported, macs); the whole report as JSON at its path.",
+               "report_json": "output: the whole report as JSON (layers, bottlenecks, reasons, method, error band).",
+               "report_md": "output: the report in Markdown.",
+               "npu_model": "output: the Vela-compiled model for an Ethos-U target (empty otherwise)."})
+def device_simulate(model: Input[Model], report: Output[Metrics], report_json: Output[Artifact],
+                    report_md: Output[Markdown], npu_model: Output[Model], target: str = "cortex-m4f@80mhz",
+                    runtime: str = "tflm-cmsis-nn"):
+    import json
+    from pathlib import Path
 
-    Inputs: `model`, a tflite model bundle (or .tflite file); `target`, a board name from the
-    catalog (e.g. `NUCLEO-L4R5ZI`) or `CORE@CLOCK` (e.g. `cortex-m4f@80mhz`); `runtime`, a runtime
-    profile: `tflm-cmsis-nn` (TFLite Micro with current CMSIS-NN kernels), `tflm-v2.3.1-cmsis-nn`
-    (the MLPerf Tiny v0.5 reference) or `tflm-reference` (portable reference kernels).
-    Outputs: `report`, the numeric metrics (`latency_ms`, `cycles`, `macs`, `ram_bytes`,
-    `arena_bytes`, `flash_bytes`, `supported` as 1/0, `energy_uj` where calibrated) logged on the
-    artifact, and the whole report as JSON at its path (`reasons`, `layers`, `bottlenecks`,
-    `method`, `target`, `core`, `runtime`, ...); `report_md`, the report in Markdown.
-    Raises EdgeoptError for a missing or non-TFLite model, an unknown target or runtime.
-    """
     from edgeopt.common.metrics import log_to_kfp
     from edgeopt.device_simulate.core import render_markdown, simulate
+    from edgeopt.device_simulate.spec import SPEC as STAGE
 
-    result = simulate(model.path, target, runtime)
-    log_to_kfp(report, result)
-    with open(report_md.path, "w") as fh:
-        fh.write(render_markdown(result))
+    Path(npu_model.path).mkdir(parents=True, exist_ok=True)
+    result = simulate(model.path, target, runtime, artifacts_dir=npu_model.path)
+    log_to_kfp(report, result, keys=[m.key for m in STAGE.metrics])
+    Path(report_json.path).write_text(json.dumps(result, indent=2, default=str))
+    Path(report_md.path).write_text(render_markdown(result))
+    npu_model.metadata.update({"npu": bool(result.get("npu")), "target": result["target"]})

@@ -27,6 +27,7 @@ from typing import Any
 
 from edgeopt.common.bundle import read_bundle
 from edgeopt.common.errors import EdgeoptError
+from edgeopt.common.targets import DEFAULT_RUNTIME
 from edgeopt.device_simulate.arena import ArenaReport, live_activation_bytes, measure_arena
 from edgeopt.device_simulate.calibration import coefficients, load_calibration, measured_cores
 from edgeopt.device_simulate.costmodel import OpWork, analyse
@@ -37,7 +38,6 @@ from edgeopt.device_simulate.runtimes import Runtime, registry, runtime_profile
 from edgeopt.device_simulate.tflite_model import TfliteGraph, read_tflite
 
 TOP_BOTTLENECKS = 5
-DEFAULT_RUNTIME = "tflm-cmsis-nn"
 NPU_DRIVER_RAM_BYTES = 2048  # Ethos-U driver state (estimate)
 
 

@@ -29,11 +29,12 @@ def ingest(model_uri: str, data_uri: str, targets: str, model: Output[Model], da
     from edgeopt.common.storage import fetch
     from edgeopt.common.targets import load_targets
     from edgeopt.ingest.core import ingest as run
+    from edgeopt.ingest.spec import SPEC
 
     spec = load_targets(targets)
     with tempfile.TemporaryDirectory() as tmp, trusting(trust_model):
         result = run(fetch(model_uri, tmp), fetch(data_uri, tmp), model.path, dataset.path)
     model.metadata.update({"format": "keras", "stage": "ingest"})
     dataset.metadata.update({"labels": result["labels"]})
-    log_to_kfp(metrics, result)
+    log_to_kfp(metrics, result, keys=[m.key for m in SPEC.metrics])
     return namedtuple("Outputs", ["target", "runtime"])(spec.target, spec.runtime)

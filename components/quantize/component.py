@@ -26,6 +26,7 @@ def quantize(model: Input[Model], dataset: Input[Dataset], quantized_model: Outp
     from edgeopt.common.metrics import log_to_kfp
     from edgeopt.common.modelfile import trusting
     from edgeopt.quantize.core import quantize as run
+    from edgeopt.quantize.spec import SPEC
 
     with trusting(trust_model):
         result = run(model.path, dataset.path, quantized_model.path, method=method,
@@ -34,7 +35,7 @@ def quantize(model: Input[Model], dataset: Input[Dataset], quantized_model: Outp
                      backend=backend, calibration_method=calibration_method, latency_runs=latency_runs)
     info, _ = read_bundle(quantized_model.path)
     quantized_model.metadata.update({"format": info.format, "precision": info.precision})
-    log_to_kfp(metrics, result)
+    log_to_kfp(metrics, result, keys=[m.key for m in SPEC.metrics])
     if result.get("confusion_matrix"):
         matrix = result["confusion_matrix"]
         confusion.log_confusion_matrix([str(c) for c in range(len(matrix))], matrix)

@@ -293,7 +293,7 @@ def test_cli_json_and_output_dir(tmp_path, tiny_int8):
     listed = cli.run(parser.parse_args(["--list-runtimes"]))
     assert "x-cube-ai@10.2" in listed["runtimes"] and listed["families"]["x-cube-ai"] == "x-cube-ai@10.2"
     assert "NUCLEO-U575ZI-Q" in listed["runtimes"]["x-cube-ai@9.0"]["calibrated_on"]
-    with pytest.raises(EdgeoptError, match="needs --model and --target"):
+    with pytest.raises(EdgeoptError, match="needs --model"):
         cli.run(parser.parse_args(["--target", "m4f@80mhz"]))
 
 
@@ -329,3 +329,15 @@ def test_mlperf_vww_over_a_small_board(mlperf):
     assert "flash" in report["reasons"][1]
     assert any("all-zero filters" in note for note in report["notes"])
     assert sum(layer["zero_filter_macs"] for layer in report["layers"]) == 3131136
+
+
+def test_without_json_a_person_reads_a_short_summary(tiny_int8, capsys):
+    from edgeopt.cli import main
+
+    assert main(["simulate", "--model", str(tiny_int8), "--target", "NUCLEO-L4R5ZI"]) == 0
+    out = capsys.readouterr().out
+    assert len(out.splitlines()) < 15 and not out.lstrip().startswith("{")
+    assert "latency" in out and " ms (median error" in out and "RAM" in out and "flash" in out
+    assert "fits: yes" in out and "slowest operators:" in out
+    assert main(["simulate", "--model", str(tiny_int8), "--target", "NUCLEO-L4R5ZI", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["target"] == "NUCLEO-L4R5ZI"
