@@ -26,7 +26,7 @@ OUT = REPO / "images" / "requirements"
 STACKS = {
     "base": (["numpy", "pyyaml"], []),
     "tf": (["tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "h5py"], ["base"]),
-    "convert": (["tf2onnx", "onnx", "onnxruntime", "onnx-ir"], ["base", "tf"]),
+    "convert": (["tf2onnx", "onnx", "onnxruntime", "onnx-ir", "openvino"], ["base", "tf"]),
     "simulate": (["tflite-micro", "ethos-u-vela"], ["base"]),
     "s3": (["boto3"], ["base"]),
 }
