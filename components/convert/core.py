@@ -9,7 +9,8 @@ Output directory::
                                                (level `formats.OPTIMIZATION_LEVEL`, standard ops only)
         c_array/   model_data.cc, model_data.h + model.json (format c_array): the quantized
                    bundle's model.tflite when one is given, else the float TFLite, as a C array
-        openvino/  model.xml + model.bin (no model.json): only when openvino is installed
+        openvino/  model.xml + model.bin (no model.json): OpenVINO IR, float32 weights, only when
+                   openvino is installed (`openvino_ir`)
         tensorrt/  model.engine (no model.json): only with an NVIDIA GPU and TensorRT
         metrics.json
 
@@ -18,7 +19,9 @@ run by TensorFlow, the optimized ONNX, OpenVINO and TensorRT against the ONNX mo
 from (run by ONNX Runtime), the C array (parsed back from the source text, which must be
 byte-identical to its .tflite) against that .tflite. `metrics["formats"]` lists every format with
 its status (ok, or skipped with the reason: a missing optional runtime is never an error), path,
-bytes and parity; the flat keys before it stay as they were.
+bytes and parity; the flat keys before it stay as they were, and the optional formats add
+`<format>_parity_max_abs_diff`, `<format>_top1_agreement` and `<format>_size_bytes` (None when
+skipped).
 """
 
 import re
@@ -37,17 +40,20 @@ from edgeopt.common.fsutil import atomic_dir
 from edgeopt.common.metrics import write_metrics
 from edgeopt.common.runtimes import predict_onnx, predict_tflite
 from edgeopt.convert import formats as extra
+from edgeopt.convert.openvino_ir import openvino_ir
 from edgeopt.convert.spec import SPEC
 
 ARRAY_NAME = "g_model_data"
 SOURCE_FILE = "model_data.cc"
 HEADER_FILE = "model_data.h"
 BYTES_PER_LINE = 12
+OPTIONAL = ("openvino", "tensorrt")  # formats written only where their runtime is installed
 
 
 def convert(model_dir: Path | str, data_path: Path | str, out_dir: Path | str,
             quantized_dir: Path | str | None = None, **options: Any) -> dict[str, Any]:
-    """Write tflite/, onnx/ and c_array/ bundles under `out_dir` from the float bundle `model_dir`.
+    """Write the tflite/, onnx/, optimized/ and c_array/ bundles (openvino/ and tensorrt/ where their
+    runtimes are present) under `out_dir` from the float bundle `model_dir`.
 
     `options` are the parameters of `edgeopt.convert.spec.SPEC` (checked there). The C array holds
     the TFLite model of the tflite bundle `quantized_dir` when given, else the float TFLite.
@@ -88,7 +94,7 @@ def convert(model_dir: Path | str, data_path: Path | str, out_dir: Path | str,
             extra.entry("optimized", path="optimized/model.onnx", size=optimized_info.size_bytes,
                         parity=extra.parity_against(optimized_out, onnx_out, "onnx")),
             extra.entry("c_array", path=f"c_array/{SOURCE_FILE}", size=len(parsed), parity=array_parity),
-            extra.openvino(onnx_model, scratch, x, onnx_out),
+            openvino_ir(onnx_model, scratch, x, onnx_out),
             extra.tensorrt(onnx_model, scratch, x, onnx_out),
         ]
         metrics = {
@@ -111,6 +117,7 @@ def convert(model_dir: Path | str, data_path: Path | str, out_dir: Path | str,
             "onnx_nodes": optimized_info.details["source_nodes"],
             "source_size_bytes": source.info.size_bytes,
             "samples": int(len(x)),
+            **_optional_flat_keys(listed),
             "formats": listed,
         }
         write_metrics(scratch, metrics)
@@ -147,6 +154,19 @@ def parse_c_array(text: str) -> bytes:
     if len(data) != int(length.group(1)):
         raise ValueError(f"{ARRAY_NAME} holds {len(data)} bytes but {ARRAY_NAME}_len says {length.group(1)}")
     return data
+
+
+def _optional_flat_keys(listed: list[dict[str, Any]]) -> dict[str, Any]:
+    """`<format>_parity_max_abs_diff`, `_top1_agreement` and `_size_bytes` of the optional formats
+    (OPTIONAL), None where the format was skipped or its parity not measured."""
+    keys = {}
+    for item in listed:
+        if item["format"] in OPTIONAL:
+            parity = item["parity"] or {}
+            keys[f"{item['format']}_parity_max_abs_diff"] = parity.get("max_abs_diff")
+            keys[f"{item['format']}_top1_agreement"] = parity.get("top1_agreement")
+            keys[f"{item['format']}_size_bytes"] = item["bytes"]
+    return keys
 
 
 def _quantized_tflite(bundle_dir: Path | str) -> tuple[bytes, ModelInfo]:

@@ -7,13 +7,14 @@
   NCHWc layouts) tied to ORT's CPU provider, which other runtimes, execution providers and even
   other CPUs cannot be relied on to run; so the offline model stays portable and ORT still applies
   its higher levels when it loads it.
-- `openvino/`: OpenVINO IR (model.xml + model.bin), only when the `openvino` package is importable.
+- `openvino/`: OpenVINO IR (model.xml + model.bin), written by `edgeopt.convert.openvino_ir`.
 - `tensorrt/`: a serialized TensorRT engine (model.engine), only when an NVIDIA GPU and the
   `tensorrt` package are both present.
 
 A format that cannot be produced here is reported with status "skipped" and the reason, never
 raised. Each entry of `formats` is ``{"format", "status", "reason", "path", "bytes", "parity"}``;
-`parity` is ``{"against", "max_abs_diff", "top1_agreement", "snr_db"}`` or None when nothing
+`parity` is ``{"against", "max_abs_diff", "top1_agreement", "snr_db"}`` (plus keys of the format's
+own: `identical` for the C array, the device and precision for OpenVINO) or None when nothing
 could run the result.
 """
 
@@ -25,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from edgeopt.common.errors import first_line
 from edgeopt.common.evaluate import parity as compare
 
 OPTIMIZATION_LEVEL = "basic"
-OPENVINO_DIR = "openvino"
 TENSORRT_DIR = "tensorrt"
 
 
@@ -66,29 +67,6 @@ def optimize_onnx(source: Path, target: Path) -> dict[str, Any]:
             "nodes": len(model.graph.node), "domains": sorted(d or "ai.onnx" for d in used)}
 
 
-def openvino(onnx_model: Path, out_dir: Path, x: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
-    """OpenVINO IR of `onnx_model` under `out_dir/openvino`, with parity against `reference`
-    (the ONNX model's outputs) run by OpenVINO's CPU plugin; skipped when openvino is missing."""
-    if importlib.util.find_spec("openvino") is None:
-        return entry("openvino", "skipped", "the openvino package is not installed (pip install openvino "
-                     "to also get OpenVINO IR)")
-    folder = out_dir / OPENVINO_DIR
-    try:
-        import openvino as ov
-
-        converted = ov.convert_model(str(onnx_model))
-        folder.mkdir()
-        ov.save_model(converted, str(folder / "model.xml"), compress_to_fp16=False)
-        compiled = ov.Core().compile_model(str(folder / "model.xml"), "CPU")
-        outputs = np.asarray(compiled(x.astype(np.float32))[compiled.output(0)])
-    except Exception as exc:  # noqa: BLE001 - an optional extra: any failure is a reported skip
-        shutil.rmtree(folder, ignore_errors=True)
-        return entry("openvino", "skipped", f"OpenVINO could not convert or run the model: {_first_line(exc)}")
-    size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
-    return entry("openvino", path=f"{OPENVINO_DIR}/model.xml", size=size,
-                 parity=parity_against(outputs, reference, "onnx"))
-
-
 def tensorrt(onnx_model: Path, out_dir: Path, x: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
     """A TensorRT engine of `onnx_model` under `out_dir/tensorrt`; skipped without a GPU and TensorRT.
 
@@ -106,12 +84,12 @@ def tensorrt(onnx_model: Path, out_dir: Path, x: np.ndarray, reference: np.ndarr
         (folder / "model.engine").write_bytes(engine)
     except Exception as exc:  # noqa: BLE001 - an optional extra: any failure is a reported skip
         shutil.rmtree(folder, ignore_errors=True)
-        return entry("tensorrt", "skipped", f"TensorRT could not build an engine: {_first_line(exc)}")
+        return entry("tensorrt", "skipped", f"TensorRT could not build an engine: {first_line(exc)}")
     match, reason = None, None
     try:
         match = parity_against(_run_tensorrt_ep(onnx_model, x), reference, "onnx")
     except Exception as exc:  # noqa: BLE001
-        reason = f"engine built; parity not measured: {_first_line(exc)}"
+        reason = f"engine built; parity not measured: {first_line(exc)}"
     return entry("tensorrt", reason=reason, path=f"{TENSORRT_DIR}/model.engine",
                  size=(folder / "model.engine").stat().st_size, parity=match)
 
@@ -124,7 +102,7 @@ def _no_gpu() -> str | None:
     try:
         listed = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"no usable NVIDIA GPU (nvidia-smi failed: {_first_line(exc)})"
+        return f"no usable NVIDIA GPU (nvidia-smi failed: {first_line(exc)})"
     if listed.returncode != 0 or "GPU" not in listed.stdout:
         return "no NVIDIA GPU (nvidia-smi lists none)"
     return None
@@ -162,7 +140,3 @@ def _run_tensorrt_ep(onnx_model: Path, x: np.ndarray) -> np.ndarray:
     session = ort.InferenceSession(str(onnx_model), providers=["TensorrtExecutionProvider"])
     return np.asarray(session.run(None, {session.get_inputs()[0].name: x.astype(np.float32)})[0])
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]

@@ -1,9 +1,13 @@
-"""convert: float TFLite, ONNX and a C array, each checked against the float model with real runtimes."""
+"""convert: float TFLite, ONNX, a C array and OpenVINO IR, each checked against the model it comes from
+with real runtimes."""
 
 import argparse
+import importlib.metadata
 import importlib.util
+import os
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -80,10 +84,10 @@ def test_sub_bundles_and_metrics_file(converted):
     assert metrics["onnx_size_bytes"] == formats["onnx"].size_bytes
     assert metrics["optimized_size_bytes"] == formats["optimized"].size_bytes
     assert read_metrics(out) == metrics
-    expected = [".edgeopt-files", "c_array", "metrics.json", "onnx", "optimized", "tflite"]
-    expected += [f["format"] for f in metrics["formats"] if f["format"] in ("openvino", "tensorrt")
-                 and f["status"] == "ok"]
+    expected = [".edgeopt-files", "c_array", "metrics.json", "onnx", "openvino", "optimized", "tflite"]
+    expected += [f["format"] for f in metrics["formats"] if f["format"] == "tensorrt" and f["status"] == "ok"]
     assert sorted(p.name for p in out.iterdir()) == sorted(expected)
+    assert sorted(p.name for p in (out / "openvino").iterdir()) == ["model.bin", "model.xml"]
 
 
 def test_optimized_onnx_keeps_standard_ops_and_parity(baseline, converted):
@@ -119,13 +123,14 @@ def test_formats_list_reports_every_format(converted):
     assert listed["onnx"]["parity"]["against"] == "float_model" and listed["optimized"]["parity"]["against"] == "onnx"
     assert listed["c_array"]["parity"] == {"against": "quantized_tflite", "max_abs_diff": 0.0, "top1_agreement": 1.0,
                                            "snr_db": None, "identical": True}
-    if importlib.util.find_spec("openvino") is None:
-        assert listed["openvino"]["status"] == "skipped" and "openvino package is not installed" in (
-            listed["openvino"]["reason"])
-        assert not (out / "openvino").exists()
+    assert listed["openvino"]["status"] == "ok" and listed["openvino"]["path"] == "openvino/model.xml"
+    assert listed["openvino"]["bytes"] == metrics["openvino_size_bytes"] == sum(
+        p.stat().st_size for p in (out / "openvino").iterdir())
+    assert listed["openvino"]["parity"]["max_abs_diff"] == metrics["openvino_parity_max_abs_diff"]
     if shutil.which("nvidia-smi") is None:
         assert listed["tensorrt"]["status"] == "skipped" and "no NVIDIA GPU" in listed["tensorrt"]["reason"]
         assert listed["tensorrt"]["bytes"] is None and listed["tensorrt"]["parity"] is None
+        assert metrics["tensorrt_size_bytes"] is None and metrics["tensorrt_parity_max_abs_diff"] is None
 
 
 def test_optional_formats_that_fail_are_skipped_not_raised(converted, monkeypatch, tmp_path):
@@ -133,7 +138,7 @@ def test_optional_formats_that_fail_are_skipped_not_raised(converted, monkeypatc
     import sys
     import types
 
-    from edgeopt.convert import formats
+    from edgeopt.convert import formats, openvino_ir
 
     def broken(*args, **kwargs):
         raise RuntimeError("unsupported operator Foo\nmore detail")
@@ -144,12 +149,73 @@ def test_optional_formats_that_fail_are_skipped_not_raised(converted, monkeypatc
     monkeypatch.setattr(formats, "_no_gpu", lambda: None)
     out, _ = converted
     x = np.zeros((2, 8, 8, 1), np.float32)
-    ov = formats.openvino(out / "onnx" / "model.onnx", tmp_path, x, x)
+    ov = openvino_ir.openvino_ir(out / "onnx" / "model.onnx", tmp_path, x, x)
     trt = formats.tensorrt(out / "onnx" / "model.onnx", tmp_path, x, x)
     assert ov == formats.entry("openvino", "skipped",
                                "OpenVINO could not convert or run the model: unsupported operator Foo")
     assert trt["status"] == "skipped" and trt["reason"].startswith("TensorRT could not build an engine: ")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_openvino_ir_runs_on_the_cpu_plugin_with_the_onnx_outputs(baseline, converted):
+    """The IR keeps float32 weights, and OpenVINO's CPU runtime gives the ONNX model's outputs (f32)."""
+    import openvino as ov
+
+    out, metrics = converted
+    parity = {f["format"]: f for f in metrics["formats"]}["openvino"]["parity"]
+    assert parity["against"] == "onnx" and parity["device"] == "CPU" and parity["inference_precision"] == "f32"
+    assert metrics["openvino_parity_max_abs_diff"] < 1e-5 and metrics["openvino_top1_agreement"] == 1.0
+    xml = (out / "openvino" / "model.xml").read_text()
+    assert 'element_type="f32"' in xml and 'element_type="f16"' not in xml
+    assert (out / "openvino" / "model.bin").stat().st_size > 0.9 * metrics["onnx_size_bytes"]  # not halved
+    # recomputed here: OpenVINO's CPU plugin at f32 against ONNX Runtime and against Keras
+    x = load_dataset(baseline[1]).x_test[:64].astype(np.float32)
+    core = ov.Core()
+    compiled = core.compile_model(str(out / "openvino" / "model.xml"), "CPU",
+                                  {ov.properties.hint.inference_precision: ov.Type.f32})
+    outputs = compiled(x)[compiled.output(0)]
+    assert np.abs(outputs - predict_onnx(out / "onnx" / "model.onnx", x)).max() < 1e-5
+    assert (outputs.argmax(-1) == predict_tflite(out / "tflite" / "model.tflite", x).argmax(-1)).all()
+    default = core.get_property("CPU", ov.properties.hint.inference_precision)
+    assert ("default_precision" in parity) == (default != ov.Type.f32)  # bf16 where the CPU has it
+    if default != ov.Type.f32:
+        assert parity["default_precision"]["inference_precision"] == default.get_type_name()
+        assert parity["default_precision"]["max_abs_diff"] > parity["max_abs_diff"]
+
+
+def test_without_openvino_its_format_is_skipped_with_the_reason(converted, monkeypatch, tmp_path):
+    from edgeopt.convert import openvino_ir
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(openvino_ir.importlib.util, "find_spec", lambda name: None if name == "openvino" else real(name))
+    out, _ = converted
+    x = np.zeros((2, 8, 8, 1), np.float32)
+    skipped = openvino_ir.openvino_ir(out / "onnx" / "model.onnx", tmp_path, x, x)
+    assert skipped["status"] == "skipped" and skipped["reason"].startswith("the openvino package is not installed")
+    assert skipped["path"] is None and skipped["parity"] is None and list(tmp_path.iterdir()) == []
+
+
+def test_openvino_sends_no_telemetry(converted, tmp_path):
+    """OpenVINO reports usage to Google Analytics by default from `import openvino`; the stage imports it
+    with its telemetry module unimportable, so OpenVINO's no-op stub runs and $HOME stays untouched."""
+    out, _ = converted
+    assert importlib.metadata.version("openvino-telemetry")  # installed with openvino: the guard has work to do
+    script = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from pathlib import Path\n"
+        "from edgeopt.convert.openvino_ir import openvino_ir\n"
+        "x = np.zeros((2, 8, 8, 1), np.float32)\n"
+        f"entry = openvino_ir(Path({str(out / 'onnx' / 'model.onnx')!r}), Path(sys.argv[1]), x, np.zeros((2, 10)))\n"
+        "import openvino.tools.ovc.telemetry_utils as t\n"
+        "assert entry['status'] == 'ok', entry\n"
+        "assert sys.modules['openvino_telemetry'] is None and t.tm.__name__.endswith('telemetry_stub')\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL")}
+    (tmp_path / "home").mkdir()
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True, timeout=120,
+                   env={**env, "HOME": str(tmp_path / "home")})
+    assert (tmp_path / "openvino" / "model.xml").is_file()
+    assert list((tmp_path / "home").iterdir()) == []  # no $HOME/intel consent folder or client id
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="needs a C++ compiler")
@@ -235,7 +301,7 @@ def _blocky_images(n: int, seed: int) -> np.ndarray:
     return np.clip(x, 0, 255).astype(np.float32)
 
 
-@pytest.mark.slow  # 35-45 s on the 2-core machine: ResNet-8 int8 calibration plus every conversion
+@pytest.mark.slow  # 35-45 s on the 2-core machine: ResNet-8 int8 calibration plus every conversion, OpenVINO's included
 def test_mlperf_resnet8_int8_and_convert(mlperf, tmp_path):
     official = tflite_interpreter(mlperf / OFFICIAL_IC_INT8).get_input_details()[0]
     scale, zero = official["quantization"]
@@ -252,3 +318,5 @@ def test_mlperf_resnet8_int8_and_convert(mlperf, tmp_path):
     assert metrics["onnx_parity_max_abs_diff"] < 1e-3 and metrics["onnx_top1_agreement"] == 1.0
     assert metrics["optimized_parity_max_abs_diff"] < 1e-4 and metrics["optimized_nodes"] < metrics["onnx_nodes"]
     assert metrics["c_array_identical"] is True and metrics["c_array_bytes"] == q["size_bytes"]
+    assert metrics["openvino_parity_max_abs_diff"] < 1e-4 and metrics["openvino_top1_agreement"] == 1.0
+    assert metrics["openvino_size_bytes"] > 0.9 * metrics["onnx_size_bytes"]  # float32 weights kept
