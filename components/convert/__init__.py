@@ -1,1 +1,1 @@
-"""convert: export a float model to TFLite, ONNX and a TFLite Micro C array, each checked for parity."""
+"""convert: export a float model to TFLite, ONNX, a TFLite Micro C array and OpenVINO IR, each checked for parity."""
