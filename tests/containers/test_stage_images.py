@@ -15,7 +15,7 @@ IMPORTS = {
     "distill": ["edgeopt.distill.core", "tensorflow", "tf_keras"],
     "prune": ["edgeopt.prune.core", "tensorflow_model_optimization"],
     "quantize": ["edgeopt.quantize.core", "ai_edge_litert.interpreter", "tensorflow"],
-    "convert": ["edgeopt.convert.core", "tf2onnx", "onnx", "onnxruntime", "ai_edge_litert.interpreter"],
+    "convert": ["edgeopt.convert.core", "tf2onnx", "onnx", "onnxruntime", "edgeopt.convert.openvino_ir", "ai_edge_litert.interpreter"],
     "device-simulate": ["edgeopt.device_simulate.core", "tflite_micro.python.tflite_micro.runtime"],
     "validate-targets": ["edgeopt.validate_targets.core", "edgeopt.device_simulate.catalog"],
     "promote": ["edgeopt.promote.core", "boto3"],

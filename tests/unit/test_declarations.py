@@ -60,7 +60,8 @@ def test_cli_flags_are_the_declared_parameters(stage):
         if not p.cli:
             continue
         action = flags[p.cli_flag]
-        assert action.dest == p.name and action.default is UNSET
+        assert action.dest == p.name
+        assert action.default is (None if p.type is bool else UNSET)  # not given: the declaration's default
         assert p.description in action.help
 
 
