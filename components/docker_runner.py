@@ -61,14 +61,15 @@ def check_images(client) -> None:
     import docker
 
     from edgeopt.common.errors import EdgeoptError
-    from edgeopt.images import STAGES, image_for
+    from edgeopt.images import STAGES, default_tag, image_ref
 
     missing = []
     for stage in STAGES:
+        ref = image_ref(stage, tag=default_tag())
         try:
-            client.images.get(image_for(stage))
+            client.images.get(ref)
         except docker.errors.ImageNotFound:
-            missing.append(image_for(stage))
+            missing.append(ref)
     if missing:
         raise EdgeoptError(f"{len(missing)} stage image(s) are not built: {', '.join(missing)}",
                            "build them first: `edgeopt images build` (the same engine, DOCKER_HOST)")

@@ -1,9 +1,16 @@
-"""The one place that names container images; tags follow the package version.
+"""The one place that names container images and their tags.
+
+Components name `PREFIX/edgeopt-<stage>:<version>` (the committed pipeline YAML); builds,
+`edgeopt images list` and `edgeopt compile` default to `default_tag()`, which is the version for a
+release and the git SHA for development builds.
 
 `edgeopt-base` (Python, kfp, edgeopt, non-root) and `edgeopt-tf` (the base plus the TensorFlow
 stack) are shared; each stage has `edgeopt-<stage>`, built FROM its stage's parent image
 (`edgeopt.stages.Stage.parent_image`).
 """
+
+import subprocess
+from pathlib import Path
 
 from edgeopt import __version__
 from edgeopt.stages import NAMES as STAGES
@@ -42,3 +49,26 @@ def build_order(stages: list[str] | tuple[str, ...] = STAGES) -> list[str]:
     wanted = list(dict.fromkeys(stages))
     shared = [s for s in SHARED if s == "base" or any(parent_of(n) == s for n in wanted)]
     return shared + wanted
+
+
+def default_tag(repo: Path | None = None) -> str:
+    """The tag a build from this checkout gets: the package version for a release (HEAD is tagged
+    v<version> and the tree is clean), else `<version>-g<short sha>` with `-dirty` for uncommitted
+    changes, so that a cluster never runs a stale development image under a reused tag. Outside a
+    git checkout: the package version."""
+    repo = repo or Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str | None:
+        try:
+            proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    sha = git("rev-parse", "--short=12", "HEAD")
+    if sha is None:
+        return IMAGE_TAG
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    if not dirty and git("tag", "--points-at", "HEAD") and f"v{IMAGE_TAG}" in git("tag", "--points-at", "HEAD").split():
+        return IMAGE_TAG
+    return f"{IMAGE_TAG}-g{sha}" + ("-dirty" if dirty else "")

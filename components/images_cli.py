@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeopt.common.errors import EdgeoptError
-from edgeopt.images import DEFAULT_PREFIX, IMAGE_TAG, SHARED, STAGES, build_order, image_ref, parent_of
+from edgeopt.images import DEFAULT_PREFIX, IMAGE_TAG, STAGES, build_order, default_tag, image_ref, parent_of
 
 BASE = "base"
 PYTHON_IMAGE = "python:3.11-slim"
@@ -63,21 +63,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--json", action="store_true", help="print the result as JSON")
     listing = sub.add_parser("list", help="print the image references", description="Print the image references.")
     _prefix(listing)
+    listing.add_argument("--stages", action="store_true", help="only the stage images (not base and tf)")
+    listing.add_argument("--plan", action="store_true",
+                         help="one line per image in build order: NAME REF DOCKERFILE PARENT_REF (- for the base)")
     listing.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def _prefix(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefix", default=os.environ.get(PREFIX_ENV, DEFAULT_PREFIX), metavar="REGISTRY/ORG",
                         help=f"image name prefix (default ${PREFIX_ENV} or {DEFAULT_PREFIX!r})")
+    parser.add_argument("--tag", default=None,
+                        help="image tag (default: the version for a tagged release, else VERSION-gSHA[-dirty])")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     args.quiet_result = not args.json
+    args.tag = args.tag or default_tag()
     if args.images_command == "list":
-        refs = {name: image_ref(name, args.prefix) for name in (*SHARED, *STAGES)}
+        names = list(STAGES) if args.stages else build_order()
+        refs = {name: image_ref(name, args.prefix, args.tag) for name in names}
         if not args.json:
-            print("\n".join(refs.values()))
-        return {"images": refs}
+            if args.plan:
+                for name in names:
+                    parent = parent_of(name)
+                    print(name, refs[name], dockerfile(name), image_ref(parent, args.prefix, args.tag) if parent else "-")
+            else:
+                print("\n".join(refs.values()))
+        return {"images": refs, "tag": args.tag}
     return build(args)
 
 
@@ -95,10 +107,12 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     results = []
     try:
         for i, name in enumerate(names, 1):
-            ref = image_ref(name, args.prefix)
+            ref = image_ref(name, args.prefix, args.tag)
             _say(f"[{i}/{len(names)}] {ref}")
             started = time.monotonic()
             cached, steps = _build_one(client, context, name, ref, args)
+            if args.tag != IMAGE_TAG:  # the components name the version: keep it pointing at this build, locally
+                client.images.get(ref).tag(ref.rsplit(":", 1)[0], IMAGE_TAG)
             seconds = round(time.monotonic() - started, 1)
             size = client.images.get(ref).attrs.get("Size", 0)
             results.append({"name": name, "image": ref, "seconds": seconds, "size_bytes": size,
@@ -117,10 +131,11 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
 
 def _build_one(client, context: Path, name: str, ref: str, args: argparse.Namespace) -> tuple[int, int]:
     parent = parent_of(name)
-    buildargs = {"PYTHON_IMAGE": args.python_image} if parent is None else {"BASE_IMAGE": image_ref(parent, args.prefix)}
+    buildargs = ({"PYTHON_IMAGE": args.python_image} if parent is None
+                 else {"BASE_IMAGE": image_ref(parent, args.prefix, args.tag)})
     stream = client.api.build(path=str(context), dockerfile=dockerfile(name), tag=ref, buildargs=buildargs,
                               rm=True, forcerm=True, pull=False, nocache=args.no_cache, decode=True,
-                              labels={"org.opencontainers.image.version": IMAGE_TAG})
+                              labels={"org.opencontainers.image.version": args.tag})
     steps = cached = 0
     for chunk in stream:
         if "error" in chunk or "errorDetail" in chunk:

@@ -30,7 +30,9 @@ def run_pipeline(model: Path, data: Path, targets_text: str, out_dir: Path, para
     """
     from kfp import local
 
-    from edgeopt.pipelines.edge_optimize import edge_optimize
+    from edgeopt.images import default_tag
+    from edgeopt.pipelines.cluster import ClusterOptions
+    from edgeopt.pipelines.edge_optimize import pipeline
     from edgeopt.progress import ProgressLog
 
     root = (out_dir / "pipeline-root").resolve()
@@ -42,6 +44,8 @@ def run_pipeline(model: Path, data: Path, targets_text: str, out_dir: Path, para
         with contextlib.redirect_stdout(progress), warnings.catch_warnings():
             # the subprocess runner warns that stage images are not plain Python images: intended here
             warnings.filterwarnings("ignore", message=".*non-Python base image.*")
+            # the images `edgeopt images build` tagged from this checkout (the subprocess runner ignores them)
+            edge_optimize = pipeline(ClusterOptions(tag=default_tag()))
             edge_optimize(model_uri=str(Path(model).resolve()), data_uri=str(Path(data).resolve()),
                           targets=targets_text, **params)
     except RuntimeError as exc:

@@ -21,6 +21,8 @@ def _common(parser: argparse.ArgumentParser, default_output: str) -> None:
     parser.add_argument("--output", default=default_output, help=f"results folder (default {default_output})")
     parser.add_argument("--registry", help="registry folder or s3://bucket/prefix (default OUTPUT/registry)")
     parser.add_argument("--name", help="model name in the registry")
+    parser.add_argument("--allow-duplicate", action="store_true",
+                        help="publish a new version even when the same model and verdict are the latest one")
     parser.add_argument("--distill", action=argparse.BooleanOptionalAction, default=None,
                         help="distill into a half-width student first")
     parser.add_argument("--prune", action=argparse.BooleanOptionalAction, default=True,
@@ -28,12 +30,53 @@ def _common(parser: argparse.ArgumentParser, default_output: str) -> None:
     parser.add_argument("--sparsity", type=float, default=0.5, help="pruning target sparsity (default 0.5)")
     parser.add_argument("--distill-epochs", type=int, default=10, help="distillation epochs (10; the demo uses 20)")
     parser.add_argument("--prune-epochs", type=int, default=2, help="pruning fine-tuning epochs (2; the demo uses 4)")
-    parser.add_argument("--method", default="int8", help="quantization method: int8, dynamic, float16")
+    parser.add_argument("--method", default="int8", help="quantization method (quantize_method): int8, int16x8, "
+                        "dynamic, float16, mixed (with --quantize-float-layers or --quantize-accuracy-budget), qat; "
+                        "static, int4 with --quantize-backend onnxruntime")
+    add_stage_options(parser)
     parser.add_argument("--runner", default="subprocess", choices=["subprocess", "docker"],
                         help="kfp.local runner: subprocess (default; this environment) or docker (each "
                              "stage in its own image, on Docker or podman at DOCKER_HOST; "
                              "`edgeopt images build` first)")
     parser.add_argument("--verbose", action="store_true", help="echo the full kfp.local log")
+
+
+# pipeline parameters that keep the flags they had before every option became one
+SHORT_FLAGS = {"distill_enabled": "distill", "prune_enabled": "prune", "target_sparsity": "sparsity",
+               "distill_epochs": "distill_epochs", "prune_epochs": "prune_epochs", "quantize_method": "method",
+               "trust_model": "trust_model"}
+
+
+def stage_specs() -> tuple:
+    """The declarations of the stages whose options the pipeline takes."""
+    from edgeopt.convert.spec import SPEC as CONVERT
+    from edgeopt.distill.spec import SPEC as DISTILL
+    from edgeopt.prune.spec import SPEC as PRUNE
+    from edgeopt.quantize.spec import SPEC as QUANTIZE
+
+    return DISTILL, PRUNE, QUANTIZE, CONVERT
+
+
+def add_stage_options(parser: argparse.ArgumentParser) -> None:
+    """One `--<pipeline parameter>` flag for every stage option the pipeline takes, from the declarations
+    (defaults stay the declaration's: a flag not given is not passed)."""
+    from edgeopt.common.spec import UNSET
+
+    seen = set(SHORT_FLAGS)
+    for spec in stage_specs():
+        for name, pipeline in spec.pipeline_names().items():
+            if pipeline in seen:
+                continue
+            seen.add(pipeline)
+            p = spec.param(name)
+            flag = "--" + pipeline.replace("_", "-")
+            text = f"{spec.name}: {p.description}".replace("%", "%%")
+            if p.type is bool:
+                parser.add_argument(flag, dest=pipeline, action=argparse.BooleanOptionalAction, default=None,
+                                    help=text)
+            else:
+                parser.add_argument(flag, dest=pipeline, default=UNSET, type=str if p.type is list else p.type,
+                                    metavar=p.metavar or "VALUE", help=text)
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,9 +121,18 @@ def run_run(args: argparse.Namespace) -> None:
 
 
 def pipeline_params(args: argparse.Namespace) -> dict[str, Any]:
-    """The edge-optimize pipeline parameters the command-line options stand for."""
+    """The edge-optimize pipeline parameters the command-line options stand for (stage options not
+    given on the command line are left out: the pipeline's defaults are the declarations')."""
+    from edgeopt.common.spec import UNSET
+
     out = Path(args.output)
-    return {
+    given = {}
+    for spec in stage_specs():
+        for name, pipeline in spec.pipeline_names().items():
+            value = getattr(args, pipeline, UNSET)
+            if pipeline not in SHORT_FLAGS and value not in (UNSET, None):  # checked by the preflight, as the stage would
+                given[pipeline] = value.split(",") if spec.param(name).type is list else value
+    return {**given,
         "model_name": args.name,
         "registry": args.registry or str((out / "registry").resolve()),
         "distill_enabled": args.distill,
@@ -90,6 +142,7 @@ def pipeline_params(args: argparse.Namespace) -> dict[str, Any]:
         "target_sparsity": args.sparsity,
         "quantize_method": args.method,
         "trust_model": bool(getattr(args, "trust_model", False)),
+        "allow_duplicate": args.allow_duplicate,
     }
 
 

@@ -9,6 +9,7 @@ import importlib
 from dataclasses import dataclass
 
 TF_STACK = "tf"  # the TensorFlow stack, built once as the image edgeopt-tf that TensorFlow stages start FROM
+TF_POD = {"cpu": "1", "memory": "2Gi", "cpu_limit": "2", "memory_limit": "6Gi"}  # what training and conversion need
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,11 @@ class Stage:
     stacks: tuple[str, ...]     # requirement stacks its image holds (images/requirements/<stack>.txt)
     loads_models: bool = False  # reads a user's model file: takes --trust-model
     summary_output: str | None = None  # the output holding its metrics JSON, for the run summary
+    cacheable: bool = True      # False when its inputs are URIs whose content may change, or its effect is outside KFP
+    cpu: str = "500m"           # Kubernetes requests and limits of its pod
+    memory: str = "512Mi"
+    cpu_limit: str = "1"
+    memory_limit: str = "1Gi"
 
     @property
     def parent_image(self) -> str:
@@ -35,20 +41,21 @@ class Stage:
 
 STAGES: tuple[Stage, ...] = (
     Stage("ingest", "ingest", "ingest", "check a model and dataset and measure the baseline",
-          (TF_STACK, "s3"), loads_models=True, summary_output="metrics"),
+          (TF_STACK, "s3"), loads_models=True, summary_output="metrics", cacheable=False, **TF_POD),
     Stage("distill", "distill", "distill", "distill a teacher into a smaller student",
-          (TF_STACK,), loads_models=True, summary_output="metrics"),
+          (TF_STACK,), loads_models=True, summary_output="metrics", **TF_POD),
     Stage("prune", "prune", "prune", "prune a Keras model (magnitude, N:M, structured channels, low-rank)",
-          (TF_STACK,), loads_models=True, summary_output="metrics"),
+          (TF_STACK,), loads_models=True, summary_output="metrics", **TF_POD),
     Stage("quantize", "quantize", "quantize",
           "quantize: TFLite int8, int16x8, dynamic, float16, mixed, QAT; ONNX Runtime QDQ, dynamic, int4, float16",
-          (TF_STACK, "convert"), loads_models=True, summary_output="metrics"),
+          (TF_STACK, "convert"), loads_models=True, summary_output="metrics", **TF_POD),
     Stage("convert", "convert", "convert", "convert to TFLite, ONNX, a C array and OpenVINO IR, with parity checks",
-          (TF_STACK, "convert"), loads_models=True, summary_output="metrics"),
+          (TF_STACK, "convert"), loads_models=True, summary_output="metrics", **TF_POD),
     Stage("device-simulate", "device_simulate", "simulate", "predict latency, RAM, flash and energy on a device",
-          ("simulate",), summary_output="report"),
-    Stage("validate-targets", "validate_targets", "validate", "check metrics against a targets file", ()),
-    Stage("promote", "promote", "promote", "push a passing model to the registry", ("s3",)),
+          ("simulate",), summary_output="report", memory="1Gi", memory_limit="2Gi"),
+    Stage("validate-targets", "validate_targets", "validate", "check metrics against a targets file", (),
+          cacheable=False),  # it may read the baseline from the registry
+    Stage("promote", "promote", "promote", "push a passing model to the registry", ("s3",), cacheable=False),
 )
 NAMES = tuple(s.name for s in STAGES)
 

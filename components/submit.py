@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeopt.common.errors import EdgeoptError
+from edgeopt.images import default_tag
 
 TOKEN_ENVS = ("KF_PIPELINES_TOKEN", "KFP_TOKEN")
 HOST_ENV = "KF_PIPELINES_ENDPOINT"
@@ -53,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"S3 secret when compiling NAME (default {S3_SECRET}; see edgeopt compile)")
     parser.add_argument("--no-s3-secret", dest="s3_secret", action="store_const", const=None,
                         help="compile NAME without the S3 secret")
+    parser.add_argument("--tag", help="image tag when compiling NAME (default: as `edgeopt images build` tags it)")
+    parser.add_argument("--no-cache", dest="enable_caching", action="store_false", default=None,
+                        help="run every task afresh: no step is taken from KFP's cache for this run")
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
@@ -107,7 +111,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             result = client.create_run_from_pipeline_package(
                 str(package), arguments=params, run_name=args.run_name, experiment_name=args.experiment,
-                service_account=args.service_account)
+                service_account=args.service_account, enable_caching=args.enable_caching)
         except Exception as exc:  # kfp_server_api.ApiException, urllib3 errors
             raise EdgeoptError(f"Kubeflow Pipelines at {args.host} refused the run: {_short(exc)}",
                                _api_hint(exc)) from exc
@@ -152,7 +156,7 @@ def _package(args: argparse.Namespace, tmp: Path) -> Path:
 
     if args.pipeline in PIPELINES:
         return compile_package(args.pipeline, tmp / f"{args.pipeline}.yaml", prefix=args.prefix,
-                               s3_secret=args.s3_secret)
+                               s3_secret=args.s3_secret, tag=args.tag or default_tag())
     path = Path(args.pipeline)
     if path.is_file():
         return path

@@ -1,78 +1,139 @@
 """The `edge-optimize` pipeline: baseline -> (distill) -> (prune) -> quantize -> convert ->
 device-simulate -> validate-targets -> promote, the last only when the verdict passed.
 
-Compile with `python -m edgeopt.pipelines.edge_optimize [OUT.yaml]`; the compiled YAML is
-committed beside this file as `edge_optimize.yaml` and a test keeps the two in step.
+Every stage option is a pipeline parameter named and described by the stage's declaration
+(`components/<stage>/spec.py`); a test keeps the signature below equal to them. `pipeline(options)`
+builds the pipeline for a cluster (image prefix and tag, S3 secret); `edge_optimize` is the default
+build, compiled with `python -m edgeopt.pipelines.edge_optimize [OUT.yaml]` into the committed
+`edge_optimize.yaml`, which a test keeps in step.
 """
 
 import sys
 from pathlib import Path
+from typing import List, Optional
 
 from kfp import compiler, dsl
 
+from edgeopt.common.spec import pipeline_docstring, stage_arguments
 from edgeopt.convert.component import convert
+from edgeopt.convert.spec import SPEC as CONVERT
 from edgeopt.device_simulate.component import device_simulate
 from edgeopt.distill.component import distill
+from edgeopt.distill.spec import SPEC as DISTILL
 from edgeopt.ingest.component import ingest
+from edgeopt.pipelines.cluster import ClusterOptions, configure
 from edgeopt.promote.component import promote
 from edgeopt.prune.component import prune
+from edgeopt.prune.spec import SPEC as PRUNE
 from edgeopt.quantize.component import quantize
+from edgeopt.quantize.spec import SPEC as QUANTIZE
 from edgeopt.validate_targets.component import is_blessed, validate_targets
 
 COMPILED = Path(__file__).with_name("edge_optimize.yaml")
+DESCRIPTION = "Fit a trained model to an edge device and promote it only if it meets the targets."
+PIPELINE_ONLY = {
+    "model_uri": "local path or s3:// URI of the trained Keras model (.h5/.keras) or SavedModel folder.",
+    "data_uri": "local path or s3:// URI of the .npz dataset (x_train, x_test, optional y_train, y_test, x_calib).",
+    "targets": "the targets YAML text: the device target and the limits the model must meet.",
+    "model_name": "the model's name in the registry.",
+    "registry": "registry folder or s3://bucket/prefix the passing model is published to.",
+    "allow_duplicate": "publish a new version even when the same model and verdict are already the latest one.",
+    "fail_on_reject": "fail the run when the model does not meet the targets (for engines without conditions).",
+}
 
 
-@dsl.pipeline(name="edge-optimize",
-              description="Fit a trained model to an edge device and promote it only if it meets the targets.")
-def edge_optimize(
-    model_uri: str,
-    data_uri: str,
-    targets: str,
-    model_name: str = "model",
-    registry: str = "registry",
-    distill_enabled: bool = False,
-    distill_width: float = 0.5,
-    distill_temperature: float = 4.0,
-    distill_alpha: float = 0.1,
-    distill_epochs: int = 10,
-    prune_enabled: bool = True,
-    target_sparsity: float = 0.5,
-    prune_epochs: int = 2,
-    quantize_method: str = "int8",
-    calibration_samples: int = 200,
-    fail_on_reject: bool = False,
-    trust_model: bool = False,
-):
-    """model_uri/data_uri: local path or s3:// URI; targets: the targets YAML text; trust_model: allow a
-    SavedModel input, whose graph runs as stored (Keras files are checked and never need it)."""
-    base = ingest(model_uri=model_uri, data_uri=data_uri, targets=targets, trust_model=trust_model)
-    student = distill(teacher=base.outputs["model"], dataset=base.outputs["dataset"], enabled=distill_enabled,
-                      width=distill_width, temperature=distill_temperature, alpha=distill_alpha,
-                      epochs=distill_epochs, trust_model=trust_model)
-    pruned = prune(model=student.outputs["student_model"], dataset=base.outputs["dataset"],
-                   enabled=prune_enabled, target_sparsity=target_sparsity, epochs=prune_epochs,
-                   trust_model=trust_model)
-    quantized = quantize(model=pruned.outputs["pruned_model"], dataset=base.outputs["dataset"],
-                         method=quantize_method, calibration_samples=calibration_samples, trust_model=trust_model)
-    converted = convert(model=pruned.outputs["pruned_model"], quantized_model=quantized.outputs["quantized_model"],
-                        dataset=base.outputs["dataset"], trust_model=trust_model)
-    simulated = device_simulate(model=quantized.outputs["quantized_model"], target=base.outputs["target"],
-                                runtime=base.outputs["runtime"]).after(converted)
-    verdict = validate_targets(baseline_metrics=base.outputs["metrics"],
-                               candidate_metrics=quantized.outputs["metrics"],
-                               simulation=simulated.outputs["report"], targets=targets,
-                               fail_on_reject=fail_on_reject)
-    # The gate reads the BLESSED marker through a single-output task: kfp.local (2.17) cannot
-    # evaluate a condition on a named output such as validate-targets' `passed`.
-    blessed = is_blessed(verdict=verdict.outputs["verdict"])
-    with dsl.If(blessed.output == True, name="verdict-passed"):  # noqa: E712 (KFP condition)
-        promote(model=quantized.outputs["quantized_model"], verdict=verdict.outputs["verdict"],
-                report=verdict.outputs["report"], registry=registry, model_name=model_name)
+def pipeline(options: ClusterOptions = ClusterOptions()):
+    """The edge-optimize pipeline with its tasks set up for `options`."""
+
+    def edge_optimize(
+        model_uri: str,
+        data_uri: str,
+        targets: str,
+        model_name: str = "model",
+        registry: str = "registry",
+        allow_duplicate: bool = False,
+        fail_on_reject: bool = False,
+        trust_model: bool = False,
+        distill_enabled: bool = False,
+        distill_width: float = 0.5,
+        distill_temperature: float = 4.0,
+        distill_alpha: float = 0.1,
+        distill_epochs: int = 10,
+        distill_compare_without_teacher: bool = True,
+        prune_enabled: bool = True,
+        prune_method: str = "magnitude",
+        target_sparsity: float = 0.5,
+        prune_ratio: float = 0.5,
+        prune_layer_ratios: List[str] = [],
+        prune_exclude: List[str] = [],
+        prune_min_channels: int = 1,
+        prune_importance: str = "l1",
+        prune_schedule: str = "polynomial",
+        prune_begin_step: int = 0,
+        prune_end_step: Optional[int] = None,
+        prune_frequency: Optional[int] = None,
+        prune_rounds: int = 1,
+        prune_rank_ratio: Optional[float] = None,
+        prune_energy: Optional[float] = None,
+        prune_epochs: int = 2,
+        prune_learning_rate: float = 0.001,
+        prune_early_stopping: int = 0,
+        prune_distill_temperature: Optional[float] = None,
+        prune_distill_alpha: float = 0.0,
+        prune_max_drop: Optional[float] = None,
+        quantize_method: str = "int8",
+        calibration_samples: int = 200,
+        quantize_io_type: str = "",
+        quantize_per_channel: bool = True,
+        quantize_float_layers: List[str] = [],
+        quantize_accuracy_budget: float = -1.0,
+        quantize_qat_epochs: int = 2,
+        quantize_backend: str = "tflite",
+        quantize_calibration_method: str = "minmax",
+        quantize_latency_runs: int = 50,
+        convert_samples: int = 64,
+    ):
+        values = dict(locals())
+        base = configure(ingest(model_uri=model_uri, data_uri=data_uri, targets=targets, trust_model=trust_model),
+                         "ingest", options, "ingest: check model, data and targets")
+        student = configure(distill(teacher=base.outputs["model"], dataset=base.outputs["dataset"],
+                                    **stage_arguments(DISTILL, values)), "distill", options, "distill")
+        pruned = configure(prune(model=student.outputs["student_model"], dataset=base.outputs["dataset"],
+                                 **stage_arguments(PRUNE, values)), "prune", options, "prune")
+        quantized = configure(quantize(model=pruned.outputs["pruned_model"], dataset=base.outputs["dataset"],
+                                       **stage_arguments(QUANTIZE, values)), "quantize", options, "quantize")
+        converted = configure(convert(model=pruned.outputs["pruned_model"],
+                                      quantized_model=quantized.outputs["quantized_model"],
+                                      dataset=base.outputs["dataset"], **stage_arguments(CONVERT, values)),
+                              "convert", options, "convert")
+        simulated = configure(device_simulate(model=quantized.outputs["quantized_model"],
+                                              target=base.outputs["target"], runtime=base.outputs["runtime"]),
+                              "device-simulate", options, "device-simulate").after(converted)
+        verdict = configure(validate_targets(baseline_metrics=base.outputs["metrics"],
+                                             candidate_metrics=quantized.outputs["metrics"],
+                                             simulation=simulated.outputs["report"], targets=targets,
+                                             fail_on_reject=fail_on_reject),
+                            "validate-targets", options, "validate-targets: the verdict")
+        # The gate reads the BLESSED marker through a single-output task: kfp.local (2.17) cannot
+        # evaluate a condition on a named output such as validate-targets' `passed`.
+        blessed = configure(is_blessed(verdict=verdict.outputs["verdict"]), "validate-targets", options,
+                            "blessed?")
+        with dsl.If(blessed.output == True, name="verdict-passed"):  # noqa: E712 (KFP condition)
+            configure(promote(model=quantized.outputs["quantized_model"], verdict=verdict.outputs["verdict"],
+                              report=verdict.outputs["report"], registry=registry, model_name=model_name,
+                              allow_duplicate=allow_duplicate), "promote", options, "promote to the registry")
+
+    # the run form's parameter descriptions, in the declarations' words
+    edge_optimize.__doc__ = pipeline_docstring(DESCRIPTION, (DISTILL, PRUNE, QUANTIZE, CONVERT), PIPELINE_ONLY)
+    return dsl.pipeline(name="edge-optimize", description=DESCRIPTION)(edge_optimize)
 
 
-def compile_pipeline(path: Path | str = COMPILED) -> Path:
-    """Compile `edge_optimize` to `path` and return it."""
-    compiler.Compiler().compile(edge_optimize, str(path))
+edge_optimize = pipeline()
+
+
+def compile_pipeline(path: Path | str = COMPILED, options: ClusterOptions = ClusterOptions()) -> Path:
+    """Compile the pipeline built for `options` to `path` and return it."""
+    compiler.Compiler().compile(pipeline(options), str(path))
     return Path(path)
 
 

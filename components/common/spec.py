@@ -28,7 +28,10 @@ class Param:
     `flag` is the CLI spelling when it differs from `--name-with-dashes`; `invert` makes a boolean
     flag that sets the parameter to False (e.g. `--per-tensor` for `per_channel`); `pipeline` is
     the pipeline parameter's name when it differs from `<stage>_<name>` (None: not a pipeline
-    parameter); `cli=False` keeps it off the stage command (set by the pipeline only).
+    parameter) and `pipeline_default` its default there when it differs (distillation is off in
+    the pipeline unless asked for); `cli=False` keeps it off the stage command. `unset` is the value
+    meaning "not set" (checked to None) for an option KFP must carry as a plain value, since
+    kfp.local cannot pass None: e.g. -1 for an accuracy budget, "" for a method's own io type.
     """
 
     name: str
@@ -41,17 +44,19 @@ class Param:
     exclusive_minimum: bool = False
     exclusive_maximum: bool = False
     optional: bool = False          # None is allowed and means "not set"
+    unset: Any = UNSET              # the value that stands for "not set" where None cannot go (KFP parameters)
     flag: str | None = None
     invert: bool = False
     metavar: str | None = None
     pipeline: str | None = ""
+    pipeline_default: Any = UNSET   # the pipeline's default, when it differs from the stage's
     cli: bool = True
 
     def check(self, value: Any, label: str | None = None) -> Any:
         """`value` converted to the declared type; EdgeoptError naming the parameter (as `label`,
         default its name) otherwise."""
         label = label or self.name
-        if value is None and self.optional:
+        if (value is None and self.optional) or (self.unset is not UNSET and value == self.unset):
             return None
         value = _coerce(self.type, value, label)
         if self.choices is not None and value not in self.choices:
@@ -88,7 +93,7 @@ TRUST_MODEL_HELP = "allow a SavedModel, whose graph runs as stored (Keras files 
 def trust_model_param() -> "Param":
     """The `trust_model` parameter of every stage that loads a user's model (the CLI adds
     `--trust-model` to those commands itself, so it is not a stage flag)."""
-    return Param("trust_model", bool, False, TRUST_MODEL_HELP, pipeline="trust_model", cli=False)
+    return Param("trust_model", bool, False, TRUST_MODEL_HELP, pipeline="trust_model", cli=False, flag="--trust-model")
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,11 @@ class StageSpec:
         """The declared metric `key`, or None."""
         return next((m for m in self.metrics if m.key == key), None)
 
+    def pipeline_defaults(self) -> dict[str, Any]:
+        """Pipeline parameter name -> its default in the pipeline."""
+        return {pipe: (self.param(name).default if self.param(name).pipeline_default is UNSET
+                       else self.param(name).pipeline_default) for name, pipe in self.pipeline_names().items()}
+
     def pipeline_names(self) -> dict[str, str]:
         """Parameter name -> pipeline parameter name, for the parameters the pipeline exposes."""
         return {p.name: (p.pipeline or f"{self.name.replace('-', '_')}_{p.name}") for p in self.params
@@ -150,12 +160,13 @@ class StageSpec:
             if not p.cli or p.name in skip:
                 continue
             help_text = p.description + (f" ({p.allowed_text()})" if p.allowed_text() else "") + \
-                ("" if p.type is bool else f"; default {_shown(p.default)}")
-            if p.type is bool:
+                ("" if p.type is bool else f"; default {_shown(p.default, p.unset)}")
+            help_text = help_text.replace("%", "%%")
+            if p.type is bool:  # default None: BooleanOptionalAction then adds no "(default: ...)" of its own
                 action = "store_false" if p.invert else argparse.BooleanOptionalAction
-                kwargs: dict[str, Any] = {"action": action, "dest": p.name, "default": UNSET, "help": help_text}
+                kwargs: dict[str, Any] = {"action": action, "dest": p.name, "default": None, "help": help_text}
                 if p.invert:
-                    kwargs["help"] = p.description
+                    kwargs["help"] = p.description.replace("%", "%%")
             else:
                 kwargs = {"dest": p.name, "default": UNSET, "metavar": p.metavar or p.name.upper(), "help": help_text,
                           "type": _cli_type(p)}
@@ -164,7 +175,7 @@ class StageSpec:
     def values_from_cli(self, args: argparse.Namespace) -> dict[str, Any]:
         """The checked parameter values from parsed CLI arguments (flags not given take the default)."""
         given = {p.name: getattr(args, p.name) for p in self.params
-                 if p.cli and getattr(args, p.name, UNSET) is not UNSET}
+                 if p.cli and getattr(args, p.name, UNSET) not in (UNSET, None)}
         return self.check(given, cli=True)
 
     def describe(self, intro: str, artifacts: dict[str, str] | None = None, outputs: str = "") -> Callable:
@@ -189,9 +200,9 @@ class StageSpec:
         rows = ["| option | pipeline parameter | type | default | allowed | description |",
                 "| --- | --- | --- | --- | --- | --- |"]
         for p in self.params:
-            flag = f"`{p.cli_flag}`" if p.cli else "-"
+            flag = f"`{p.cli_flag}`" if p.cli or p.flag else "-"
             pipe = f"`{names[p.name]}`" if p.name in names else "-"
-            rows.append(f"| {flag} | {pipe} | {p.type.__name__} | {_shown(p.default)} | {p.allowed_text() or '-'} "
+            rows.append(f"| {flag} | {pipe} | {p.type.__name__} | {_shown(p.default, p.unset)} | {p.allowed_text() or '-'} "
                         f"| {p.description} |")
         return "\n".join(rows)
 
@@ -240,11 +251,33 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
-def _shown(value: Any) -> str:
-    if value is None:
-        return "none"
+def _shown(value: Any, unset: Any = UNSET) -> str:
+    if value is None or (unset is not UNSET and value == unset):
+        return "none" if value in (None, "") else f"{value} (not set)"
     if isinstance(value, list):
         return ",".join(value) or "none"
     if isinstance(value, bool):
         return str(value).lower()
     return str(value)
+
+
+def pipeline_docstring(intro: str, specs: Iterable["StageSpec"], others: dict[str, str]) -> str:
+    """A pipeline's docstring: `intro`, then an `Args:` section describing `others` (pipeline-only
+    parameters, name -> description) and every stage parameter the pipeline exposes, in the
+    declarations' words, so that the KFP UI's run form describes each one."""
+    lines = [intro.strip(), "", "Args:"] + [f"    {name}: {text}" for name, text in others.items()]
+    seen = set(others)
+    for spec in specs:
+        for name, pipeline in spec.pipeline_names().items():
+            if pipeline in seen:
+                continue
+            seen.add(pipeline)
+            p = spec.param(name)
+            allowed = f" ({p.allowed_text()})" if p.allowed_text() else ""
+            lines.append(f"    {pipeline}: {spec.name}: {p.description}{allowed}.")
+    return "\n".join(lines)
+
+
+def stage_arguments(spec: "StageSpec", values: dict[str, Any]) -> dict[str, Any]:
+    """The arguments of stage `spec`'s component from the pipeline's parameters `values` (by pipeline name)."""
+    return {name: values[pipeline] for name, pipeline in spec.pipeline_names().items()}

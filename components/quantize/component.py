@@ -1,6 +1,6 @@
 """KFP component: quantize the float model (TFLite or ONNX Runtime)."""
 
-from typing import List, Optional
+from typing import List
 
 from kfp import dsl
 from kfp.dsl import ClassificationMetrics, Dataset, Input, Metrics, Model, Output
@@ -19,8 +19,8 @@ from edgeopt.quantize.spec import SPEC
                "confusion": "output: the confusion matrix on x_test (empty for models that are not classifiers)."})
 def quantize(model: Input[Model], dataset: Input[Dataset], quantized_model: Output[Model], metrics: Output[Metrics],
              confusion: Output[ClassificationMetrics], method: str = "int8", calibration_samples: int = 200,
-             io_type: Optional[str] = None, per_channel: bool = True, float_layers: List[str] = [],
-             accuracy_budget: Optional[float] = None, qat_epochs: int = 2, backend: str = "tflite",
+             io_type: str = "", per_channel: bool = True, float_layers: List[str] = [],
+             accuracy_budget: float = -1.0, qat_epochs: int = 2, backend: str = "tflite",
              calibration_method: str = "minmax", latency_runs: int = 50, trust_model: bool = False):
     from edgeopt.common.bundle import read_bundle
     from edgeopt.common.metrics import log_to_kfp

@@ -52,7 +52,7 @@ def quantize(model_dir: Path | str, data_path: Path | str, out_dir: Path | str, 
     info, _ = read_bundle(model_dir)
     backend = "onnxruntime" if info.format == "onnx" else o["backend"]
     method = methods.lookup(o["method"], backend)
-    methods.check(method, o, SPEC.defaults())
+    methods.check(method, o, SPEC.check({}))
     if backend == "onnxruntime":
         return _quantize_onnx(model_dir, info, data_path, out_dir, method.name, o["calibration_samples"],
                               o["calibration_method"])
@@ -116,7 +116,7 @@ def check_options(**options: Any) -> dict[str, Any]:
     """The stage options checked against the declaration and the chosen method, before any work;
     EdgeoptError naming the conflict (e.g. method mixed without float layers or a budget)."""
     o = SPEC.check(options)
-    methods.check(methods.lookup(o["method"], o["backend"]), o, SPEC.defaults())
+    methods.check(methods.lookup(o["method"], o["backend"]), o, SPEC.check({}))
     return o
 
 

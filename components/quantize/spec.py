@@ -12,15 +12,15 @@ SPEC = StageSpec(
             f"{', '.join(names(b))} ({b})" for b in BACKENDS), metavar="METHOD", pipeline="quantize_method"),
         Param("calibration_samples", int, 200, "samples that calibrate the activations", minimum=0, metavar="N",
               pipeline="calibration_samples"),
-        Param("io_type", str, None, "input/output dtype; default: the method's own (int8 for int8)",
-              choices=("int8", "uint8", "int16", "float32"), optional=True),
+        Param("io_type", str, "", "input/output dtype; empty: the method's own (int8 for int8)",
+              choices=("", "int8", "uint8", "int16", "float32"), unset=""),
         Param("per_channel", bool, True, "one weight scale per tensor instead of one per output channel",
               flag="--per-tensor", invert=True),
         Param("float_layers", list, [], "mixed: Keras layer names, TFLite operator types (e.g. SOFTMAX) or tensor "
               "names to keep in float", metavar="NAME[,NAME...]"),
-        Param("accuracy_budget", float, None, "mixed: largest accuracy drop against the float model (a fraction); "
-              "keeps the most sensitive layers float until it is met", minimum=0, maximum=1,
-              exclusive_maximum=True, optional=True, metavar="DROP"),
+        Param("accuracy_budget", float, -1.0, "mixed: largest accuracy drop against the float model (a fraction; "
+              "negative: no budget); keeps the most sensitive layers float until it is met", minimum=0, maximum=1,
+              exclusive_maximum=True, unset=-1.0, metavar="DROP"),
         Param("qat_epochs", int, 2, "qat: epochs of quantization-aware fine-tuning on x_train", minimum=0,
               metavar="N"),
         Param("backend", str, "tflite", "tflite, or onnxruntime (ONNX models always use onnxruntime)",

@@ -10,8 +10,9 @@ import yaml
 
 from edgeopt.cli import main
 from edgeopt.common.errors import EdgeoptError
-from edgeopt.compile_cli import S3_SECRET_KEYS, compile_package, load_package, retarget_images
-from edgeopt.images import STAGES, image_for
+from edgeopt.compile_cli import compile_package, load_package
+from edgeopt.images import IMAGE_TAG, STAGES, default_tag, image_for, image_ref
+from edgeopt.pipelines.cluster import S3_SECRET_KEYS
 from edgeopt.submit import parse_params
 
 
@@ -21,7 +22,8 @@ def images_of(spec: dict) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def default_package(tmp_path_factory):
-    return compile_package("edge-optimize", tmp_path_factory.mktemp("c") / "edge_optimize.yaml", s3_secret=None)
+    return compile_package("edge-optimize", tmp_path_factory.mktemp("c") / "edge_optimize.yaml", s3_secret=None,
+                           tag=IMAGE_TAG)
 
 
 def test_compile_names_every_stage_image(tmp_path, capsys):
@@ -30,7 +32,7 @@ def test_compile_names_every_stage_image(tmp_path, capsys):
     spec, platform = load_package(result["packages"]["edge-optimize"])
     images = images_of(spec)
     for stage in STAGES:
-        assert images[f"exec-{stage}"] == f"registry.example.com/ml/edgeopt-{stage}:" + image_for(stage).split(":")[1]
+        assert images[f"exec-{stage}"] == f"registry.example.com/ml/edgeopt-{stage}:{result['tag']}"
     assert all(i.startswith("registry.example.com/ml/edgeopt-") for i in images.values())
     assert platform is not None
     # a second run into the same folder replaces the package
@@ -38,7 +40,8 @@ def test_compile_names_every_stage_image(tmp_path, capsys):
 
 
 def test_prefix_changes_nothing_but_the_images(tmp_path, default_package):
-    other = compile_package("edge-optimize", tmp_path / "p.yaml", prefix="ghcr.io/acme", s3_secret=None)
+    other = compile_package("edge-optimize", tmp_path / "p.yaml", prefix="ghcr.io/acme", s3_secret=None,
+                            tag=IMAGE_TAG)
     a, _ = load_package(default_package)
     b, _ = load_package(other)
     for spec in (a, b):
@@ -49,7 +52,8 @@ def test_prefix_changes_nothing_but_the_images(tmp_path, default_package):
 
 def test_default_prefix_matches_the_components(default_package):
     spec, platform = load_package(default_package)
-    assert platform is None
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert not any("secretAsEnv" in ex for ex in executors.values())
     for stage in STAGES:
         assert images_of(spec)[f"exec-{stage}"] == image_for(stage)
 
@@ -60,16 +64,17 @@ def test_s3_secret_reaches_only_ingest_and_promote(tmp_path):
     assert "&id" not in text and "*id" not in text  # plain YAML, no anchors
     _, platform = load_package(path)
     executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert set(executors) == {"exec-ingest", "exec-promote"}
-    for ex in executors.values():
+    with_secret = {name: ex for name, ex in executors.items() if "secretAsEnv" in ex}
+    assert set(with_secret) == {"exec-ingest", "exec-promote"}
+    for ex in with_secret.values():
         (entry,) = ex["secretAsEnv"]
         assert entry["secretName"] == "my-s3"
         assert [k["envVar"] for k in entry["keyToEnv"]] == list(S3_SECRET_KEYS)
 
 
-def test_retarget_refuses_foreign_images():
-    with pytest.raises(EdgeoptError, match="no edgeopt stage image"):
-        retarget_images("      image: python:3.11\n", "ghcr.io/acme")
+def test_tag_names_every_image(tmp_path):
+    spec, _ = load_package(compile_package("edge-optimize", tmp_path / "t.yaml", s3_secret=None, tag="0.1.0-gabc"))
+    assert all(image.endswith(":0.1.0-gabc") for image in images_of(spec).values())
 
 
 def test_parse_params(tmp_path):
@@ -167,9 +172,19 @@ def test_submit_sends_the_token_and_prints_the_run_url(kfp_api, monkeypatch, cap
     assert run["runtime_config"]["parameters"]["distill_enabled"] is True
     spec = run["pipeline_spec"]
     executors = spec["pipeline_spec"]["deploymentSpec"]["executors"]
-    assert executors["exec-quantize"]["container"]["image"] == image_for("quantize")
-    assert "exec-promote" in spec["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert executors["exec-quantize"]["container"]["image"] == image_ref("quantize", tag=default_tag())
+    platform = spec["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert platform["exec-promote"]["secretAsEnv"][0]["secretName"] == "edgeopt-s3"
+    assert "enable_caching" not in run or run["enable_caching"] is None  # KFP's default unless --no-cache
     assert not any("/runs/run-1" in path for _, path, _, _ in fake.requests)  # no --wait: no polling
+
+
+def test_submit_no_cache_turns_caching_off_for_the_run(kfp_api):
+    fake = kfp_api()
+    assert _submit(fake, "--no-cache") == 0
+    run = next(body for _, path, _, body in fake.requests if path == "/apis/v2beta1/runs")
+    tasks = run["pipeline_spec"]["pipeline_spec"]["root"]["dag"]["tasks"]
+    assert all(not t.get("cachingOptions", {}).get("enableCache") for t in tasks.values())
 
 
 def test_submit_wait_reports_success(kfp_api, capsys):
@@ -192,7 +207,8 @@ def test_submit_a_compiled_package(kfp_api, tmp_path, default_package):
     assert main(["submit", "--host", fake.url, "--pipeline", str(default_package),
                  "--param", "model_uri=/m", "--param", "data_uri=/d", "--param", "targets=x"]) == 0
     run = next(body for _, path, _, body in fake.requests if path == "/apis/v2beta1/runs")
-    assert not run["pipeline_spec"].get("platform_spec")
+    executors = run["pipeline_spec"]["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert not any("secretAsEnv" in ex for ex in executors.values())  # compiled without the secret
 
 
 def test_submit_without_host_or_with_unknown_pipeline(monkeypatch, capsys):
@@ -209,10 +225,17 @@ def test_submit_unreachable_host(capsys):
 
 
 def test_images_list_and_unreachable_engine(monkeypatch, capsys):
-    assert main(["images", "list", "--prefix", "ghcr.io/acme"]) == 0
+    assert main(["images", "list", "--prefix", "ghcr.io/acme", "--tag", "1.2.3"]) == 0
     refs = capsys.readouterr().out.split()
-    assert refs[0] == "ghcr.io/acme/edgeopt-base:" + image_for("ingest").split(":")[1]
-    assert refs[1:] == [image_for(s, "ghcr.io/acme") for s in STAGES]
+    assert refs[:2] == ["ghcr.io/acme/edgeopt-base:1.2.3", "ghcr.io/acme/edgeopt-tf:1.2.3"]
+    assert refs[2:] == [image_ref(s, "ghcr.io/acme", "1.2.3") for s in STAGES]
+    assert main(["images", "list", "--plan"]) == 0
+    plan = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert plan[0][0] == "base" and plan[0][3] == "-" and plan[1][0] == "tf" and plan[1][3] == plan[0][1]
+    quantize = next(row for row in plan if row[0] == "quantize")
+    assert quantize[2] == "images/quantize/Dockerfile" and quantize[3] == plan[1][1]  # FROM edgeopt-tf
+    assert main(["images", "list", "--stages"]) == 0
+    assert len(capsys.readouterr().out.split()) == len(STAGES)
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/engine.sock")
     assert main(["images", "build"]) == 2
     err = capsys.readouterr().err

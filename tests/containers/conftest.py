@@ -33,14 +33,15 @@ def engine():
 @pytest.fixture(scope="session")
 def stage_images(engine) -> dict[str, str]:
     """{stage: image reference}, built from this checkout (base first)."""
-    from edgeopt.images_cli import PYTHON_IMAGE, PYTHON_IMAGE_ENV, build, image_ref
+    from edgeopt.images import default_tag, image_ref
+    from edgeopt.images_cli import PYTHON_IMAGE, PYTHON_IMAGE_ENV, build
 
     if os.environ.get("EDGEOPT_SKIP_IMAGE_BUILD") != "1":
         args = argparse.Namespace(prefix="localhost", push=False, stage=None, no_cache=False, context=None,
                                   python_image=os.environ.get(PYTHON_IMAGE_ENV, PYTHON_IMAGE), quiet=True,
-                                  json=True)
+                                  json=True, tag=default_tag())
         build(args)
-    return {stage: image_ref(stage) for stage in STAGES}
+    return {stage: image_ref(stage, tag=default_tag()) for stage in STAGES}
 
 
 @pytest.fixture(scope="session")
