@@ -54,10 +54,12 @@ install_kfp() {
 }
 
 images() {
-  # Every image is built from the repository root; names come from `edgeopt images list`.
+  # Every image is built from the repository root; names, tags and build order come from
+  # `edgeopt images list --plan` (base, tf, then each stage FROM its parent), the same tag
+  # `edgeopt compile` gives the pipeline: VERSION-gSHA for a development checkout.
   if [ "$CLUSTER" = kind ]; then
     (cd "$REPO" && "$EDGEOPT" images build --quiet)
-    for ref in $("$EDGEOPT" images list | tail -n +2); do   # the stage images (not the base)
+    for ref in $("$EDGEOPT" images list --stages); do
       say "kind load docker-image $ref"
       if command -v docker >/dev/null && docker image inspect "$ref" >/dev/null 2>&1; then
         kind load docker-image --name "$NAME" "$ref"
@@ -69,17 +71,15 @@ images() {
       fi
     done
   else
-    # minikube builds inside the cluster's own engine: base first, then each stage FROM it.
-    local version base
-    version=$("$PYTHON" -c 'import edgeopt; print(edgeopt.__version__)')
-    base="localhost/edgeopt-base:$version"
-    (cd "$REPO" && minikube -p "$NAME" image build -t "$base" -f images/base/Dockerfile \
-        --build-opt="build-arg=PYTHON_IMAGE=${EDGEOPT_PYTHON_IMAGE:-python:3.11-slim}" .)
-    for ref in $("$EDGEOPT" images list | tail -n +2); do
-      stage=${ref#*/edgeopt-}; stage=${stage%%:*}
+    # minikube builds inside the cluster's own engine, parents first.
+    "$EDGEOPT" images list --plan | while read -r name ref dockerfile parent; do
       say "minikube image build $ref"
-      (cd "$REPO" && minikube -p "$NAME" image build -t "$ref" -f "images/$stage/Dockerfile" \
-          --build-opt="build-arg=BASE_IMAGE=$base" .)
+      if [ "$parent" = - ]; then
+        arg="build-arg=PYTHON_IMAGE=${EDGEOPT_PYTHON_IMAGE:-python:3.11-slim}"
+      else
+        arg="build-arg=BASE_IMAGE=$parent"
+      fi
+      (cd "$REPO" && minikube -p "$NAME" image build -t "$ref" -f "$dockerfile" --build-opt="$arg" .)
     done
   fi
 }
