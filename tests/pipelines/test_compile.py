@@ -73,3 +73,21 @@ def test_promotion_is_gated_on_the_verdict(package):
     inner = spec["components"][gate["componentRef"]["name"]]["dag"]["tasks"]
     assert set(inner) == {"promote"}
     assert "promote" not in tasks
+
+
+def test_tasks_need_only_what_their_image_holds(package):
+    """Each task runs the image's own python3 and kfp (no pip install at run time) and imports only
+    its stage's package, which its image holds."""
+    from kfp import components
+
+    assert components.load_component_from_file(str(COMPILED)).name == "edge-optimize"
+    executors = package[0]["deploymentSpec"]["executors"]
+    for name, executor in executors.items():
+        command = " ".join(executor["container"]["command"])
+        assert "python3 -m kfp.dsl.executor_main" in command and "pip install" not in command, name
+        source = executor["container"]["command"][-1]
+        stage = name.removeprefix("exec-")
+        package_name = "validate_targets" if stage == "is-blessed" else stage.replace("-", "_")
+        imported = {line.split()[1].split(".")[1] for line in source.splitlines()
+                    if line.strip().startswith("from edgeopt.") and line.split()[1].count(".") >= 1}
+        assert imported <= {package_name, "common"}, (name, imported)
