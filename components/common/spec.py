@@ -56,7 +56,9 @@ class Param:
         """`value` converted to the declared type; EdgeoptError naming the parameter (as `label`,
         default its name) otherwise."""
         label = label or self.name
-        if (value is None and self.optional) or (self.unset is not UNSET and value == self.unset):
+        if value is None and (self.optional or self.unset is not UNSET):
+            return None
+        if self.unset is not UNSET and value == self.unset:
             return None
         value = _coerce(self.type, value, label)
         if self.choices is not None and value not in self.choices:
