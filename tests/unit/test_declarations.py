@@ -100,3 +100,11 @@ def test_a_bad_value_is_refused_by_the_declaration_before_any_work(tmp_path):
         SPEC.check({"widht": 0.5})
     with pytest.raises(EdgeoptError, match="must be a whole number"):
         SPEC.check({"epochs": 2.5})
+
+
+@pytest.mark.parametrize("stage", DECLARED, ids=lambda s: s.name)
+def test_checked_options_check_again_unchanged(stage):
+    """A core may receive options its CLI already checked: checking twice changes nothing."""
+    spec = stage.module("spec").SPEC
+    once = spec.check({})
+    assert spec.check(once) == once
