@@ -26,6 +26,7 @@ COMMANDS = {
     "run": ("edgeopt.pipeline_cli", "run the whole pipeline on your model, dataset and targets"),
     **{s.command: (f"edgeopt.{s.package}.cli", s.help) for s in STAGES},
     "registry": ("edgeopt.promote.registry_cli", "list, show and clean up registry entries"),
+    "targets": ("edgeopt.validate_targets.targets_cli", "print the targets file's JSON Schema, or check a targets file"),
     "images": ("edgeopt.images_cli", "build (and push) the container images of the stages"),
     "compile": ("edgeopt.compile_cli", "compile the pipeline to YAML naming your image registry"),
     "submit": ("edgeopt.submit", "submit a compiled pipeline to Kubeflow Pipelines"),
