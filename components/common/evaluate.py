@@ -1,4 +1,5 @@
-"""Quality of a model's outputs: accuracy against labels and agreement with a reference model."""
+"""Quality of a model's outputs: accuracy against labels, and how closely they follow a reference
+model's (agreement, SNR, MSE, cosine similarity: the measures for a model without class outputs)."""
 
 import numpy as np
 
@@ -10,8 +11,10 @@ def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
 
 def parity(outputs: np.ndarray, reference: np.ndarray) -> dict[str, float]:
     """How closely `outputs` follow `reference`: max/mean abs difference, top-1 agreement, SNR in dB
-    (None when the outputs are identical) and relative error ||outputs - reference|| / ||reference||
-    (L2 over all values; the plain norm of the difference when the reference is all zeros)."""
+    (None when the outputs are identical), relative error ||outputs - reference|| / ||reference||
+    (L2 over all values; the plain norm of the difference when the reference is all zeros), MSE
+    (mean over all values) and cosine similarity (mean over samples; 1 for two all-zero samples,
+    0 when only one is all zeros)."""
     a = outputs.reshape(len(outputs), -1).astype(np.float64)
     b = reference.reshape(len(reference), -1).astype(np.float64)
     diff = a - b
@@ -23,13 +26,27 @@ def parity(outputs: np.ndarray, reference: np.ndarray) -> dict[str, float]:
         "top1_agreement": float(np.mean(a.argmax(-1) == b.argmax(-1))) if a.shape[1] > 1 else 1.0,
         "snr_db": float(10 * np.log10(signal / noise)) if noise > 0 and signal > 0 else None,
         "relative_error": float(np.sqrt(noise / signal)) if signal > 0 else float(np.sqrt(noise)),
+        "mse": float(np.mean(diff ** 2)) if diff.size else 0.0,
+        "cosine": _cosine(a, b),
     }
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean over samples (rows) of the cosine similarity of `a` and `b`."""
+    if not a.size:
+        return 1.0
+    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    dots = np.sum(a * b, axis=1)
+    cos = np.divide(dots, na * nb, out=np.zeros_like(dots), where=na * nb > 0)
+    cos[(na == 0) & (nb == 0)] = 1.0
+    return float(cos.mean())
 
 
 def quality(outputs: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> dict:
     """The quality metrics of a quantized model's `outputs` against its float model's `reference`
     and the test `labels`: accuracy, float_accuracy, confusion_matrix, agreement, snr_db,
-    max_abs_diff, relative_error."""
+    max_abs_diff, relative_error, mse and cosine (the last four also judge a model without class
+    outputs, whose accuracy is only argmax agreement)."""
     match = parity(outputs, reference)
     return {
         "accuracy": accuracy(outputs, labels),
@@ -39,6 +56,8 @@ def quality(outputs: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> d
         "snr_db": match["snr_db"],
         "max_abs_diff": match["max_abs_diff"],
         "relative_error": match["relative_error"],
+        "mse": match["mse"],
+        "cosine": match["cosine"],
     }
 
 

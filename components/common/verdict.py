@@ -1,9 +1,12 @@
 """The verdict of the gate: its files and its Markdown report, shared by validate-targets (which writes
 them) and promote (which publishes them).
 
-`verdict.json`: {passed, target, checks: [{metric, value, threshold, passed, reason}]};
-`report.md`: the verdict in words, then one table row per check; `BLESSED` or `NOT_BLESSED`: an
-empty marker file a pipeline condition can read.
+`verdict.json`: {passed, target, require, checks: [{target, metric, goal, value, threshold,
+baseline, passed, reason}], targets, baseline, metrics} (edgeopt.validate_targets.core says what
+each holds); `report.md`: the verdict in words, then a table of the model's quality goals and one
+table per device; `BLESSED` or `NOT_BLESSED`: an empty marker file a pipeline condition can read.
+Verdicts written before there were several devices (rows without `target` and `goal`) render as
+one table.
 """
 
 from typing import Any
@@ -12,23 +15,50 @@ VERDICT_FILE = "verdict.json"
 REPORT_FILE = "report.md"
 BLESSED = "BLESSED"
 NOT_BLESSED = "NOT_BLESSED"
+# the limit column of a row: by its goal, or for rows without one by its metric
+GOAL_LIMITS = {"min": "≥", "max": "≤", "equals": "=", "max_drop": "drop ≤", "max_drop_relative": "drop ≤",
+               "max_increase": "increase ≤", "max_increase_relative": "increase ≤", "max_decrease": "decrease ≤",
+               "max_decrease_relative": "decrease ≤", "min_improvement": "gain ≥",
+               "min_improvement_relative": "gain ≥"}
 COMPARISONS = {"min_accuracy": "≥", "supported": "=", "target": "=", "runtime": "="}
+HEADER = ["| check | value | limit | result | baseline | reason |", "| --- | --- | --- | --- | --- | --- |"]
 
 
 def render_markdown(verdict: dict[str, Any]) -> str:
-    """A Markdown report: the verdict first, then a table with one row per check."""
-    failed = [c for c in verdict["checks"] if not c["passed"]]
-    if verdict["passed"]:
-        head = f"# Verdict: PASSED\n\nThe model passes all {len(verdict['checks'])} checks on {verdict['target']}."
+    """A Markdown report: the verdict first, the baseline it compared with, then the tables."""
+    checks = verdict["checks"]
+    failed = [c for c in checks if not c["passed"]]
+    devices = verdict.get("targets") or []
+    reasons = "; ".join(c["reason"] for c in failed)
+    passing = [d["target"] for d in devices if d["passed"]]
+    if not verdict["passed"]:
+        text = f"{len(failed)} of {len(checks)} checks failed on {target_list(verdict)}: {reasons}."
+    elif failed:
+        text = (f"The model passes on {_and(passing)}, and one device is enough (`require: any`); "
+                f"{len(failed)} of {len(checks)} checks failed elsewhere: {reasons}.")
     else:
-        head = (f"# Verdict: REJECTED\n\n{len(failed)} of {len(verdict['checks'])} checks failed on "
-                f"{verdict['target']}: " + "; ".join(c["reason"] for c in failed) + ".")
-    rows = ["| check | value | limit | result | reason |", "| --- | --- | --- | --- | --- |"]
-    for c in verdict["checks"]:
-        limit = f"{COMPARISONS.get(c['metric'], '≤')} {_cell(c['threshold'])}"
-        rows.append(f"| {c['metric']} | {_cell(c['value'])} | {limit} | {'pass' if c['passed'] else '**FAIL**'} "
-                    f"| {_escape(c['reason'])} |")
-    return head + "\n\n" + "\n".join(rows) + "\n"
+        text = f"The model passes all {len(checks)} checks on {target_list(verdict)}."
+    parts = [f"# Verdict: {'PASSED' if verdict['passed'] else 'REJECTED'}", text]
+    baseline = verdict.get("baseline") or {}
+    if baseline.get("source") == "registry":
+        parts.append(f"Baseline: {baseline['version']} of {baseline['name']} in {baseline['registry']}."
+                     if baseline.get("version") else f"Baseline: none. {baseline.get('note')}; the change goals "
+                     "were not checked.")
+    if not devices:
+        return "\n\n".join(parts + [_table(checks)]) + "\n"
+    quality = [c for c in checks if c.get("target") is None]
+    if quality:
+        parts += ["## Model quality", _table(quality)]
+    for device in devices:
+        rows = [c for c in checks if c.get("target") == device["target"]]
+        parts += [f"## {device['target']} ({device['runtime']}): {'passed' if device['passed'] else 'FAILED'}",
+                  _table(rows)]
+    return "\n\n".join(parts) + "\n"
+
+
+def target_list(verdict: dict[str, Any]) -> str:
+    """The verdict's devices in a sentence: A, B and C."""
+    return _and([d["target"] for d in verdict.get("targets") or []] or [verdict["target"]])
 
 
 def fmt(x: float) -> str:
@@ -39,20 +69,33 @@ def fmt(x: float) -> str:
 
 
 def pct(x: float) -> str:
+    """A fraction as a percentage: 0.0526 -> 5.26%."""
     return f"{fmt(100 * x)}%"
 
 
-def points(x: float) -> str:
-    return f"{fmt(100 * x)} points"
+def _table(rows: list[dict[str, Any]]) -> str:
+    lines = list(HEADER)
+    for c in rows:
+        goal = c.get("goal")
+        relative = isinstance(goal, str) and goal.endswith("_relative")
+        limit = f"{GOAL_LIMITS.get(goal, '≤') if goal else COMPARISONS.get(c['metric'], '≤')} " \
+                f"{_cell(c['threshold'], relative)}"
+        lines.append(f"| {c['metric']} | {_cell(c['value'], relative)} | {limit} | "
+                     f"{'pass' if c['passed'] else '**FAIL**'} | {_cell(c.get('baseline'))} | {_escape(c['reason'])} |")
+    return "\n".join(lines)
 
 
-def _cell(value: Any) -> str:
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _cell(value: Any, relative: bool = False) -> str:
     if value is None:
-        return "missing"
+        return "-"
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, float):
-        return fmt(value)
+    if isinstance(value, (int, float)):
+        return pct(value) if relative else fmt(value)
     return _escape(str(value))
 
 

@@ -1,33 +1,34 @@
-"""The gate: check a candidate's metrics against a targets file and write a verdict.
+"""The gate: judge a candidate model's metrics and simulations against a targets file; write the verdict.
 
 Verdict (also `verdict.json`)::
 
-    {"passed": bool, "target": str,
-     "checks": [{"metric", "value", "threshold", "passed", "reason"}, ...]}
+    {"passed": bool, "target": the first (or only) device, "require": "all" | "any",
+     "checks": [{"target", "metric", "goal", "value", "threshold", "baseline", "passed", "reason"}, ...],
+     "targets": [{"target", "runtime", "passed"}, ...],
+     "baseline": {"source": "input"} or {"source": "registry", "registry", "name", "version", "uri", "note"},
+     "metrics": {"quality": {metric: value}, "targets": [{"target", "runtime", "metrics": {metric: value}}]}}
 
-One check per configured limit, in this order: `target` and `runtime` (the simulation was
-made for the device and runtime the targets name), `latency_ms`, `flash_kb`, `ram_kb`,
-`total_kb`, `accuracy_drop`, `accuracy_drop_relative`, `min_accuracy`, `supported` (when
-`require_supported`). A value equal to its limit passes. A metric missing from the stage that
-should have produced it fails its check with a reason saying so; the verdict is still written.
+The checks, in this order: for each device, `target` and `runtime` (its simulation was made for
+them) and its goals; then the goals on the model's quality (`target` None); then, for each
+device that requires it, `supported`. A device passes when all its rows pass; the model passes
+when every quality goal does and every device (`require: all`) or one (`any`) passes. A missing
+metric fails its row with a reason naming the stage that should have produced it; the verdict is
+still written. `metrics` holds what was measured, for the registry: it is the baseline of the next
+promotion with `baseline: registry`, where a change goal without a baseline value (no promoted
+version yet, or one not measured on that device) passes and says so.
 """
 
 import json
-import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.common.fsutil import atomic_dir
-from edgeopt.common.verdict import BLESSED, NOT_BLESSED, REPORT_FILE, VERDICT_FILE, fmt, pct, points, render_markdown
-from edgeopt.common.metrics import METRICS_FILE, read_metrics
-from edgeopt.common.targets import Targets, load_targets
-
-
-# Which stage produces each metrics dict, for "missing metric" reasons.
-PRODUCERS = {"baseline": "ingest", "candidate": "quantize", "simulation": "device-simulate"}
-# How a check compares its value with its threshold, for the report.
+from edgeopt.common.gate_metrics import DEVICE, METRICS, QUALITY, values
+from edgeopt.common.targets import Goal, TargetEntry, Targets, load_targets
+from edgeopt.common.verdict import BLESSED, NOT_BLESSED, REPORT_FILE, VERDICT_FILE, render_markdown, target_list
+from edgeopt.validate_targets.inputs import read_metrics, read_registry_baseline, read_simulations
+from edgeopt.validate_targets.rows import BaselineReading, Reading, device_check, judge, missing, supported
 
 
 class ModelRejected(EdgeoptError):
@@ -37,31 +38,56 @@ class ModelRejected(EdgeoptError):
 
 
 def validate(targets: Targets, baseline: dict[str, Any], candidate: dict[str, Any],
-             simulation: dict[str, Any]) -> dict[str, Any]:
-    """Check the metrics of the baseline (ingest), the candidate (quantize) and the device
-    simulation against `targets`; return the verdict. Never raises for missing metrics."""
-    metrics = {"baseline": baseline, "candidate": candidate, "simulation": simulation}
-    checks = [_device_check("target", targets.target, simulation),
-              _device_check("runtime", targets.runtime, simulation)]
-    for metric, check in _LIMIT_CHECKS:
-        threshold = getattr(targets, metric)
-        if threshold is not None:
-            checks.append(check(metric, threshold, targets.target, metrics))
-    if targets.require_supported:
-        checks.append(_supported(targets, simulation))
-    return {"passed": all(c["passed"] for c in checks), "target": targets.target, "checks": checks}
+             simulation: dict[str, Any] | list[dict[str, Any]]) -> dict[str, Any]:
+    """The verdict of `candidate` (the quantize stage's metrics) and its simulation report(s) on
+    `targets`. `baseline` is the input model's metrics (ingest) or, with `baseline: registry`, the
+    registry baseline document. Never raises for missing metrics."""
+    reports = simulation if isinstance(simulation, list) else [simulation]
+    base = _Baseline(targets.baseline, baseline)
+    fronts, backs, devices, measured = [], [], [], []
+    for entry in targets.entries:
+        report, why_none = _report_for(entry, reports, len(targets.entries))
+        front, back = _device_rows(entry, report, why_none, base)
+        fronts += front
+        backs += back
+        devices.append({"target": entry.target, "runtime": entry.runtime,
+                        "passed": all(r["passed"] for r in front + back)})
+        if report is not None and all(r["passed"] for r in front[:2]):  # the report is this device's
+            measured.append({"target": entry.target, "runtime": entry.runtime, "metrics": values(report, DEVICE)})
+    quality = [judge(g, None, _reading(g, candidate, "candidate", ""), base.quality(g)) for g in targets.quality]
+    combine = any if targets.require == "any" else all
+    passed = all(r["passed"] for r in quality) and combine(d["passed"] for d in devices)
+    return {"passed": passed, "target": targets.entries[0].target, "require": targets.require,
+            "checks": fronts + quality + backs, "targets": devices, "baseline": base.describe(),
+            "metrics": {"quality": values(candidate, QUALITY), "targets": measured}}
 
 
-def run(targets_path_or_text: str | Path, baseline_metrics_path: str | Path, candidate_metrics_path: str | Path,
-        simulation_metrics_path: str | Path, out_dir: str | Path) -> dict[str, Any]:
-    """Load the targets and the three metrics files, validate, and write `out_dir` atomically:
-    `verdict.json`, `report.md` and a `BLESSED` or `NOT_BLESSED` marker. Returns the verdict.
+def run(targets_path_or_text: str | Path, baseline_metrics_path: str | Path | None, candidate_metrics_path: str | Path,
+        simulation_path: str | Path, out_dir: str | Path,
+        registry_baseline_path: str | Path | None = None) -> dict[str, Any]:
+    """Load the targets and the inputs, validate, and write `out_dir` atomically: `verdict.json`,
+    `report.md` and a `BLESSED` or `NOT_BLESSED` marker. Returns the verdict.
 
-    Each metrics path is a JSON file or a stage's output folder holding `metrics.json`.
+    Metrics paths are JSON files or stage output folders holding `metrics.json`; the simulation
+    is one report or a folder of them (see `inputs`). The baseline read is the one the targets
+    name: `baseline_metrics_path` (input) or `registry_baseline_path` (registry); EdgeoptError
+    when it is not given.
     """
     targets = load_targets(targets_path_or_text)
-    verdict = validate(targets, _read(baseline_metrics_path, "baseline"),
-                       _read(candidate_metrics_path, "candidate"), _read(simulation_metrics_path, "simulation"))
+    if targets.baseline == "registry":
+        if registry_baseline_path is None:
+            raise EdgeoptError(f"{targets.source} compares with the registry (`baseline: registry`), but no "
+                               "registry baseline was given",
+                               "pass --registry-baseline FILE, written by `edgeopt registry baseline --registry "
+                               "REGISTRY NAME --output DIR`")
+        baseline = read_registry_baseline(registry_baseline_path)
+    elif baseline_metrics_path is None:
+        raise EdgeoptError(f"{targets.source} compares with the input model, but no baseline metrics were given",
+                           "pass --baseline with the metrics.json the ingest stage wrote")
+    else:
+        baseline = read_metrics(baseline_metrics_path, "baseline")
+    verdict = validate(targets, baseline, read_metrics(candidate_metrics_path, "candidate"),
+                       read_simulations(simulation_path))
     with atomic_dir(out_dir) as scratch:
         (scratch / VERDICT_FILE).write_text(json.dumps(verdict, indent=2, sort_keys=True) + "\n")
         (scratch / REPORT_FILE).write_text(render_markdown(verdict))
@@ -70,164 +96,107 @@ def run(targets_path_or_text: str | Path, baseline_metrics_path: str | Path, can
 
 
 def summary(verdict: dict[str, Any]) -> dict[str, Any]:
-    """A flat summary of a verdict, for artifact metadata."""
-    return {"passed": verdict["passed"], "target": verdict["target"],
-            "checks": len(verdict["checks"]),
-            "failed_checks": [c["metric"] for c in verdict["checks"] if not c["passed"]]}
+    """A flat summary of a verdict, for artifact metadata: failed checks by metric, prefixed with
+    their device when there are several."""
+    several = len(verdict.get("targets", [])) > 1
+    return {"passed": verdict["passed"], "target": verdict["target"], "checks": len(verdict["checks"]),
+            "failed_checks": [f"{c['target']}/{c['metric']}" if several and c.get("target") else c["metric"]
+                              for c in verdict["checks"] if not c["passed"]]}
 
 
 def rejection(verdict: dict[str, Any]) -> ModelRejected:
     """The error raised when a failed verdict must stop the caller."""
     reasons = "; ".join(c["reason"] for c in verdict["checks"] if not c["passed"])
-    return ModelRejected(f"the model does not meet the targets on {verdict['target']}: {reasons}",
+    return ModelRejected(f"the model does not meet the targets on {target_list(verdict)}: {reasons}",
                          "optimize further (e.g. prune harder, int8-quantize) or relax the targets")
 
 
-def _read(path: str | Path, which: str) -> dict[str, Any]:
-    path = Path(path)
-    file = path / METRICS_FILE if path.is_dir() else path
-    what = f"{which} metrics {file}"
-    if not file.is_file():
-        raise EdgeoptError(f"{what} do not exist", f"pass the metrics JSON written by the {PRODUCERS[which]} stage")
-    try:
-        data = read_metrics(file)
-    except (OSError, ValueError) as exc:
-        raise EdgeoptError(f"{what} are not readable JSON: {exc}",
-                           f"re-run the {PRODUCERS[which]} stage to rewrite them") from exc
-    if not isinstance(data, dict):
-        raise EdgeoptError(f"{what} hold a JSON {type(data).__name__}, not an object",
-                           f"pass the metrics JSON written by the {PRODUCERS[which]} stage")
-    return data
+def _device_rows(entry: TargetEntry, report: dict[str, Any] | None, why_none: str, base: "_Baseline"
+                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A device's rows: (`target`, `runtime` and its goals; `supported` when it is required)."""
+    front = [device_check("target", entry.target, entry.target, report, why_none,
+                          report is not None and _same_target(str(report.get("target")), entry.target)),
+             device_check("runtime", entry.target, entry.runtime, report, why_none,
+                          report is not None and _same_runtime(report.get("runtime"), entry.runtime))]
+    front += [judge(g, entry.target, _reading(g, report, "simulation", why_none), base.device(g, entry))
+              for g in entry.goals]
+    back = [supported(entry.target, entry.runtime, report, why_none)] if entry.require_supported else []
+    return front, back
 
 
-def _row(metric: str, value: Any, threshold: Any, passed: bool, reason: str) -> dict[str, Any]:
-    return {"metric": metric, "value": value, "threshold": threshold, "passed": bool(passed), "reason": reason}
+class _Baseline:
+    """The baseline values goals compare with: the input model's metrics or a registry version's."""
+
+    def __init__(self, source: str, doc: dict[str, Any]) -> None:
+        self.source = source
+        self.doc = doc
+
+    def describe(self) -> dict[str, Any]:
+        if self.source != "registry":
+            return {"source": "input"}
+        return {"source": "registry", **{k: self.doc.get(k) for k in ("registry", "name", "version", "uri", "note")}}
+
+    def quality(self, goal: Goal) -> BaselineReading:
+        if self.source == "registry":
+            return self._registered(goal, self.doc.get("quality") or {}, "")
+        metric = METRICS[goal.metric]
+        if not metric.input_baseline:
+            return BaselineReading(None, f"the input model has no {goal.metric}: it is the reference "
+                                   f"{goal.metric} is measured against")
+        value, key = metric.read(self.doc)
+        return BaselineReading(value, "" if value is not None else missing("baseline", key, self.doc))
+
+    def device(self, goal: Goal, entry: TargetEntry) -> BaselineReading:
+        if self.source != "registry":
+            return BaselineReading(None, f"the input model is not simulated, so it has no {goal.metric}")
+        for item in self.doc.get("targets") or []:
+            if isinstance(item, dict) and _same_target(str(item.get("target")), entry.target) \
+                    and _same_runtime(item.get("runtime"), entry.runtime):
+                return self._registered(goal, item.get("metrics") or {}, f" on {entry.target}")
+        return self._registered(goal, None, f" on {entry.target} with {entry.runtime}")
+
+    def _registered(self, goal: Goal, found: dict[str, Any] | None, on: str) -> BaselineReading:
+        version, name = self.doc.get("version"), self.doc.get("name")
+        if version is None:
+            return BaselineReading(None, str(self.doc.get("note") or f"{name} has no promoted version yet"),
+                                   lenient=True)
+        value = (found or {}).get(goal.metric)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            what = "was not judged" if found is None else f"has no {goal.metric}"
+            return BaselineReading(None, f"{version} of {name} {what}{on}; the goal applies from the next "
+                                   "promotion on", against=version, lenient=True)
+        return BaselineReading(float(value), against=version)
 
 
-def _number(metrics: dict[str, Any], key: str) -> float | None:
-    value = metrics.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
+def _reading(goal: Goal, metrics: dict[str, Any] | None, which: str, why_none: str) -> Reading:
+    """The measured value of `goal`'s metric in the stage metrics `which`, or why there is none."""
+    if metrics is None:
+        return Reading(None, why_none)
+    metric = METRICS[goal.metric]
+    value, key = metric.read(metrics)
+    if value is not None:
+        return Reading(value)
+    note = metrics.get(metric.note_key) if metric.note_key else None
+    return Reading(None, missing(which, key, metrics, note if isinstance(note, str) else ""))
 
 
-def _missing(metric: str, threshold: Any, which: str, key: str, metrics: dict[str, Any]) -> dict[str, Any]:
-    """The failing row of a check whose input metric is absent or not usable."""
-    found = f"have no `{key}`" if metrics.get(key) is None else f"hold an unusable `{key}` ({metrics[key]!r})"
-    return _row(metric, None, threshold, False,
-                f"cannot check {metric}: the {which} metrics {found}, which the "
-                f"{PRODUCERS[which]} stage should have produced")
+def _report_for(entry: TargetEntry, reports: list[dict[str, Any]], entries: int
+                ) -> tuple[dict[str, Any] | None, str]:
+    """The simulation report of `entry`: the one for its target and runtime, else one for its
+    target, else the only report when there is one entry (its rows then say what it was made
+    for); or None and why."""
+    same = [r for r in reports if _same_target(str(r.get("target")), entry.target)]
+    exact = [r for r in same if _same_runtime(r.get("runtime"), entry.runtime)]
+    if exact or same:
+        return (exact or same)[0], ""
+    if len(reports) == 1 and entries == 1:
+        return reports[0], ""
+    made = ", ".join(f"{r.get('target')} with {r.get('runtime')}" for r in reports) or "nothing"
+    return None, f"no simulation report is for {entry.target} (the reports are for {made})"
 
 
-def _within(value: float, limit: float) -> bool:
-    """value <= limit, treating float round-off at the boundary as equal."""
-    return value <= limit or math.isclose(value, limit, rel_tol=1e-9, abs_tol=1e-12)
-
-
-def _resource(label: str, keys: tuple[str, ...], unit: str, scale: float) -> Callable[..., dict[str, Any]]:
-    """A check of the simulation's `keys` (summed, times `scale`) against a maximum."""
-
-    def check(metric: str, limit: float, target: str, metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        sim = metrics["simulation"]
-        parts = [_number(sim, k) for k in keys]
-        for key, part in zip(keys, parts):
-            if part is None:
-                return _missing(metric, limit, "simulation", key, sim)
-        value = sum(parts) * scale
-        ok = _within(value, limit)
-        verb = "is within" if ok else "exceeds"
-        return _row(metric, value, limit, ok,
-                    f"{label} {fmt(value)} {unit} {verb} the {fmt(limit)} {unit} limit on {target}")
-
-    return check
-
-
-def _accuracies(metric: str, limit: float, metrics: dict[str, dict[str, Any]]
-                ) -> tuple[float, float] | dict[str, Any]:
-    """(baseline, candidate) accuracy, or the failing row when one is missing."""
-    base, cand = _number(metrics["baseline"], "accuracy"), _number(metrics["candidate"], "accuracy")
-    if base is None:
-        return _missing(metric, limit, "baseline", "accuracy", metrics["baseline"])
-    if cand is None:
-        return _missing(metric, limit, "candidate", "accuracy", metrics["candidate"])
-    return base, cand
-
-
-def _accuracy_drop(metric: str, limit: float, target: str, metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    acc = _accuracies(metric, limit, metrics)
-    if isinstance(acc, dict):
-        return acc
-    base, cand = acc
-    drop = base - cand
-    ok = _within(drop, limit)
-    change = f"fell by {points(drop)}" if drop > 0 else "did not fall"
-    verdict = "within" if ok else "more than"
-    return _row(metric, drop, limit, ok, f"accuracy {change} ({pct(base)} to {pct(cand)}), "
-                f"{verdict} the allowed {points(limit)}")
-
-
-def _accuracy_drop_relative(metric: str, limit: float, target: str,
-                            metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    acc = _accuracies(metric, limit, metrics)
-    if isinstance(acc, dict):
-        return acc
-    base, cand = acc
-    if base <= 0:
-        return _row(metric, None, limit, False,
-                    f"cannot check {metric}: the baseline accuracy is {pct(base)}, so a relative drop is undefined")
-    drop = (base - cand) / base
-    ok = _within(drop, limit)
-    change = f"fell by {pct(drop)} of the baseline's {pct(base)}" if drop > 0 else \
-        f"did not fall ({pct(base)} to {pct(cand)})"
-    verdict = "within" if ok else "more than"
-    return _row(metric, drop, limit, ok, f"accuracy {change}, {verdict} the allowed {pct(limit)}")
-
-
-def _min_accuracy(metric: str, limit: float, target: str, metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    cand = _number(metrics["candidate"], "accuracy")
-    if cand is None:
-        return _missing(metric, limit, "candidate", "accuracy", metrics["candidate"])
-    ok = cand >= limit or math.isclose(cand, limit, rel_tol=1e-9, abs_tol=1e-12)
-    verdict = "reaches" if ok else "is below"
-    return _row(metric, cand, limit, ok, f"accuracy {pct(cand)} {verdict} the {pct(limit)} floor")
-
-
-# (check name = Targets field holding its threshold, check function), in report order
-_LIMIT_CHECKS: tuple[tuple[str, Callable[..., dict[str, Any]]], ...] = (
-    ("latency_ms", _resource("latency", ("latency_ms",), "ms", 1.0)),
-    ("flash_kb", _resource("flash", ("flash_bytes",), "KB", 1 / 1024)),
-    ("ram_kb", _resource("RAM", ("ram_bytes",), "KB", 1 / 1024)),
-    ("total_kb", _resource("flash + RAM", ("flash_bytes", "ram_bytes"), "KB", 1 / 1024)),
-    ("accuracy_drop", _accuracy_drop),
-    ("accuracy_drop_relative", _accuracy_drop_relative),
-    ("min_accuracy", _min_accuracy),
-)
-
-
-def _supported(targets: Targets, simulation: dict[str, Any]) -> dict[str, Any]:
-    value = simulation.get("supported")
-    if not isinstance(value, bool):
-        return _missing("supported", True, "simulation", "supported", simulation)
-    on = f"{targets.target} with {targets.runtime}"
-    if value:
-        return _row("supported", True, True, True, f"every operator runs on {on}")
-    reasons = simulation.get("reasons") or []
-    detail = "; ".join(str(r) for r in reasons) if isinstance(reasons, list) else str(reasons)
-    return _row("supported", False, True, False,
-                f"the model cannot run on {on}" + (f": {detail}" if detail else ""))
-
-
-def _device_check(key: str, wanted: str, simulation: dict[str, Any]) -> dict[str, Any]:
-    """The simulation was made for the `target` / `runtime` the targets file names."""
-    got = simulation.get(key)
-    if not isinstance(got, str) or not got:
-        return _missing(key, wanted, "simulation", key, simulation)
-    ok = _same_target(got, wanted) if key == "target" else got.strip().lower() == wanted.strip().lower()
-    if ok:
-        return _row(key, got, wanted, True, f"simulated for {key} {got}")
-    return _row(key, got, wanted, False,
-                f"the simulation was made for {key} {got}, but the targets ask for {wanted}; "
-                f"its numbers do not apply")
+def _same_runtime(got: Any, wanted: str) -> bool:
+    return isinstance(got, str) and got.strip().lower() == wanted.strip().lower()
 
 
 def _same_target(a: str, b: str) -> bool:

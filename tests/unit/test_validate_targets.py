@@ -156,7 +156,8 @@ def test_all_checks_pass_in_order():
     assert [c["metric"] for c in verdict["checks"]] == [
         "target", "runtime", "latency_ms", "flash_kb", "ram_kb", "total_kb", "accuracy_drop",
         "accuracy_drop_relative", "min_accuracy", "supported"]
-    assert all(set(c) == {"metric", "value", "threshold", "passed", "reason"} for c in verdict["checks"])
+    assert all(set(c) == {"target", "metric", "goal", "value", "threshold", "baseline", "passed", "reason"}
+               for c in verdict["checks"])
     assert check(verdict, "total_kb")["value"] == 250
 
 
