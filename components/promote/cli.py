@@ -24,8 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verdict", required=True, help="verdict.json from `edgeopt validate`, or its folder")
     parser.add_argument("--report", help="report.md (default: the one beside the verdict)")
     parser.add_argument("--registry", default="./registry",
-                        help="registry folder or s3://bucket/prefix (default ./registry); S3 credentials and "
-                             "endpoint come from the environment (AWS_*, EDGEOPT_S3_ENDPOINT_URL)")
+                        help="registry folder, s3://bucket/prefix or an MLflow tracking server as "
+                             "mlflow+http://HOST:PORT (default ./registry); credentials and the S3 endpoint come "
+                             "from the environment (AWS_*, EDGEOPT_S3_ENDPOINT_URL; MLFLOW_TRACKING_USERNAME/"
+                             "PASSWORD or MLFLOW_TRACKING_TOKEN)")
     parser.add_argument("--name", required=True, help="model name in the registry, e.g. digits-cnn")
     parser.add_argument("--force", action="store_true", help="promote even though the verdict failed")
     parser.add_argument("--allow-duplicate", action="store_true",

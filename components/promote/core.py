@@ -1,14 +1,18 @@
 """Publish a model that passed the gate as a new, immutable entry of a model registry.
 
-A registry is a local folder or an `s3://bucket/prefix` URI. One entry::
+A registry is a local folder, an `s3://bucket/prefix` URI or an MLflow tracking server
+(`mlflow+http://HOST:PORT`; registry_mlflow.py says how an entry maps to a model version). One
+entry in a folder or on S3::
 
     <registry>/<name>/<version>/
         model/          every file of the model bundle (model, model.json, metrics.json, ...)
         verdict.json    the validate-targets verdict
         report.md       its Markdown report
         metadata.json   name, version, created (UTC), model (model.json), passed, target, forced,
-                        edgeopt_version, sha256 of every other file, content_sha256 (of the model/
-                        files) and verdict_sha256 (of the verdict's passed and checks); written last
+                        edgeopt_version, metrics (what the gate measured: the verdict's `metrics`,
+                        the baseline of a later `baseline: registry`), sha256 of every other file,
+                        content_sha256 (of the model/ files) and verdict_sha256 (of the verdict's
+                        passed and checks); written last
         .claim          (S3 only) who claimed the version; kept for good once the entry is complete
 
 Versions are `v1`, `v2`, ...: the next one above every number in use, complete or not; an
@@ -39,6 +43,7 @@ from edgeopt.common.bundle import read_bundle
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.promote.registry import (METADATA_FILE, NAME_RE, Contents, Registry, S3Registry, open_registry,
                                       utc_now)
+from edgeopt.promote.registry_mlflow import MlflowRegistry, is_mlflow
 from edgeopt.common.verdict import REPORT_FILE, VERDICT_FILE, render_markdown
 
 # a preflight check must answer within seconds
@@ -86,6 +91,7 @@ def promote(model_dir: str | Path, verdict_path: str | Path, registry: str | Pat
         "target": verdict["target"],
         "forced": not verdict["passed"],
         "edgeopt_version": __version__,
+        "metrics": verdict.get("metrics") or {},
         "sha256": digests,
         "content_sha256": content_sha256(digests),
         "verdict_sha256": verdict_sha256(verdict),
@@ -125,12 +131,14 @@ def check_registry(registry: str, name: str) -> None:
     S3: credentials present, endpoint a valid URL that answers, bucket there, and a probe object
     `<prefix>/.edgeopt-probe-<uuid>` can be written (conditionally) and deleted. Local: the folder
     is, or can be created as, a writable folder (nothing created for the test is left behind).
-    Takes seconds at most.
+    MLflow: the server answers and lets the credentials read its registry. Takes seconds at most.
     """
     check_name(name)
     if storage.is_s3(registry):
         base = storage.S3Uri.parse(registry)
         S3Registry(base, storage.s3_client(**PREFLIGHT_CLIENT)).check(name)
+    elif is_mlflow(registry):
+        MlflowRegistry(registry, preflight=True).check(name)
     else:
         open_registry(registry).check(name)
 
@@ -149,10 +157,11 @@ def list_entries(registry: str | Path | Registry, name: str | None = None) -> li
 
 
 def show_entry(registry: str | Path | Registry, name: str, version: str) -> dict[str, Any]:
-    """The metadata of the complete entry `name`/`version` (`latest`: the newest complete one)."""
+    """The metadata of the complete entry `name`/`version` (`v3`, or `3` as MLflow numbers it;
+    `latest`: the newest complete one)."""
     target_registry = open_registry(registry)
     versions = target_registry.versions(check_name(name))
-    chosen = versions[-1] if version == "latest" and versions else version
+    chosen = versions[-1] if version == "latest" and versions else f"v{version}" if version.isdigit() else version
     meta = target_registry.metadata(name, chosen) if chosen in versions else None
     if meta is None:
         raise EdgeoptError(f"{registry} has no complete entry {name}/{version}",

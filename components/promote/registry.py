@@ -1,7 +1,8 @@
-"""Where registry entries are stored: a local folder (`LocalRegistry`) or an S3 prefix (`S3Registry`).
+"""Where registry entries are stored: a local folder (`LocalRegistry`), an S3 prefix (`S3Registry`) or
+MLflow's model registry (`MlflowRegistry`, in registry_mlflow.py).
 
-Both give each version exactly one writer and publish an entry only complete (`metadata.json`,
-written last, marks it complete; readers ignore entries without it):
+Each gives each version exactly one writer and publishes an entry only complete (locally and on S3
+`metadata.json`, written last, marks it complete; readers ignore entries without it):
 
 - local: the entry is built in a scratch folder `<name>/.incoming-<random>` and renamed to the
   next free version in one step (a rename never replaces a version another promotion took
@@ -14,6 +15,7 @@ written last, marks it complete; readers ignore entries without it):
   again: if it is no longer this promotion's (gc removed the abandoned entry), it stops. A
   failure deletes only the objects this promotion wrote (its conditional put succeeded), its
   claim last, and only while it still holds the claim and the entry is incomplete.
+- MLflow: the server numbers the model versions; see registry_mlflow.py.
 
 Entries that were never completed (a crash, a cut connection) are found by `abandoned()` and
 removed by `remove()` (`edgeopt registry gc`); complete entries are never touched.
@@ -32,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from edgeopt.common import storage
 from edgeopt.common.errors import EdgeoptError
@@ -93,7 +95,7 @@ class LocalRegistry:
     def metadata(self, name: str, version: str) -> dict[str, Any] | None:
         """The metadata of a complete entry, None if there is no such entry."""
         path = self.root / name / version / METADATA_FILE
-        return _parse_metadata(path.read_bytes(), path) if path.is_file() else None
+        return parse_metadata(path.read_bytes(), path) if path.is_file() else None
 
     def publish(self, name: str, contents: Contents, metadata: Callable[[str], bytes]) -> tuple[str, str]:
         """Build the entry in a scratch folder under `<root>/<name>/`, then rename it to the next
@@ -105,7 +107,7 @@ class LocalRegistry:
             raise _write_error(home, exc) from exc
         try:
             for rel, src in contents.items():
-                _write(scratch / rel, src)
+                write_file(scratch / rel, src)
             for _ in range(MAX_ATTEMPTS):
                 version = _next_version(self._numbered(name))
                 (scratch / METADATA_FILE).write_bytes(metadata(version))
@@ -206,7 +208,7 @@ class S3Registry:
         """The metadata of a complete entry, None if there is no such entry."""
         uri = self.base.join(name, version, METADATA_FILE)
         data = storage.get(uri, self.client)
-        return None if data is None else _parse_metadata(data, uri)
+        return None if data is None else parse_metadata(data, uri)
 
     def publish(self, name: str, contents: Contents, metadata: Callable[[str], bytes]) -> tuple[str, str]:
         """Claim the next free version, write the files, then `metadata.json`, every write
@@ -325,19 +327,37 @@ class S3Registry:
                 storage.delete_keys(entry.bucket, [entry.join(CLAIM_FILE).key], self.client)
 
 
-Registry = LocalRegistry | S3Registry
+class Registry(Protocol):
+    """What promote, list, show, gc and the registry baseline need of a backend."""
+
+    def names(self) -> list[str]: ...
+    def versions(self, name: str) -> list[str]: ...
+    def entry_uri(self, name: str, version: str) -> str: ...
+    def metadata(self, name: str, version: str) -> dict[str, Any] | None: ...
+    def publish(self, name: str, contents: Contents, metadata: Callable[[str], bytes]) -> tuple[str, str]: ...
+    def abandoned(self, name: str | None = None) -> list[Abandoned]: ...
+    def remove(self, item: Abandoned) -> bool: ...
+    def check(self, name: str) -> None: ...
+
+
+KINDS_HINT = "pass a folder path, s3://bucket/prefix or an MLflow tracking server as mlflow+http://HOST:PORT"
 
 
 def open_registry(registry: str | Path | Registry) -> Registry:
-    """The registry at a local folder path or an s3://bucket/prefix URI (an opened one as it is)."""
-    if isinstance(registry, (LocalRegistry, S3Registry)):
+    """The registry at a local folder path, an s3://bucket/prefix URI or an MLflow tracking server
+    (`mlflow+http(s)://...` or `http(s)://...`); an opened one as it is."""
+    if not isinstance(registry, (str, Path)):
         return registry
+    from edgeopt.promote.registry_mlflow import MlflowRegistry, is_mlflow
+
     if storage.is_s3(registry):
         return S3Registry(storage.S3Uri.parse(str(registry)))
+    if is_mlflow(str(registry)):
+        return MlflowRegistry(str(registry))
     if not str(registry).strip():
-        raise EdgeoptError("no registry given", "pass a folder path or s3://bucket/prefix")
+        raise EdgeoptError("no registry given", KINDS_HINT)
     if "://" in str(registry):
-        raise EdgeoptError(f"registry {registry} has an unsupported scheme", "pass a folder path or s3://bucket/prefix")
+        raise EdgeoptError(f"registry {registry} has an unsupported scheme", KINDS_HINT)
     return LocalRegistry(Path(registry))
 
 
@@ -353,7 +373,8 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _parse_metadata(data: bytes, where: Any) -> dict[str, Any]:
+def parse_metadata(data: bytes, where: Any) -> dict[str, Any]:
+    """An entry's metadata.json; EdgeoptError naming `where` when it is not a JSON object."""
     try:
         meta = json.loads(data)
     except ValueError as exc:
@@ -363,7 +384,7 @@ def _parse_metadata(data: bytes, where: Any) -> dict[str, Any]:
     return meta
 
 
-def _write(dest: Path, src: Path | bytes) -> None:
+def write_file(dest: Path, src: Path | bytes) -> None:
     """Write one file of an entry (with the umask's permissions, a source link never followed)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(src, bytes):

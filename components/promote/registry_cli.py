@@ -1,18 +1,24 @@
-"""`edgeopt registry`: list, show and clean up the entries of a model registry (folder or s3://).
+"""`edgeopt registry`: list, show and clean up the entries of a model registry (a folder, s3:// or
+an MLflow tracking server, mlflow+http://HOST:PORT), and write the baseline of `baseline: registry`.
 
-    edgeopt registry list --registry R [--name NAME] [--json]
-    edgeopt registry show --registry R NAME VERSION          (VERSION may be `latest`)
-    edgeopt registry gc   --registry R [--name NAME] [--older-than HOURS] [--dry-run] [--json]
+    edgeopt registry list     --registry R [--name NAME] [--json]
+    edgeopt registry show     --registry R NAME VERSION      (VERSION: v3, 3, or `latest`)
+    edgeopt registry gc       --registry R [--name NAME] [--older-than HOURS] [--dry-run] [--json]
+    edgeopt registry baseline --registry R NAME [--output DIR]
 
 `gc` removes entries that were never completed (no metadata.json) and whose newest write is
 older than the grace period (default 24 hours): on S3 unfinished version prefixes, locally
 `.incoming-*` scratch folders and version folders without metadata.json. Complete entries are
-never touched.
+never touched. `baseline` prints the metrics of NAME's latest promoted version (and writes them to
+DIR/metrics.json) for `edgeopt validate --registry-baseline`; before the first promotion it says so.
 """
 
 import argparse
 from typing import Any
 
+from edgeopt.common.fsutil import atomic_dir
+from edgeopt.common.metrics import write_metrics
+from edgeopt.promote.baseline import latest_promoted
 from edgeopt.promote.core import collect_garbage, list_entries, show_entry
 
 LIST_COLUMNS = ("name", "version", "created", "passed", "target", "forced")
@@ -36,12 +42,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="grace period: only entries whose newest write is older than this (default 24)")
     gc.add_argument("--dry-run", action="store_true", help="only print what would be removed")
     gc.add_argument("--json", action="store_true", help="print JSON instead of one line per entry")
+    baseline = actions.add_parser("baseline", help="the metrics of a model's latest promoted version",
+                                  description="print (and write) the metrics of the latest promoted version of NAME, "
+                                              "the baseline of a targets file with `baseline: registry`")
+    _registry_argument(baseline)
+    baseline.add_argument("name", help="model name")
+    baseline.add_argument("--output", help="directory that receives metrics.json")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any] | None:
     """Run the chosen action; return a dict for the CLI to print as JSON, or None when a table was printed."""
     if args.action == "show":
         return show_entry(args.registry, args.name, args.version)
+    if args.action == "baseline":
+        doc = latest_promoted(args.registry, args.name)
+        if args.output:
+            with atomic_dir(args.output) as out:
+                write_metrics(out, doc)
+        return doc
     if args.action == "list":
         entries = list_entries(args.registry, args.name)
         if args.json:
@@ -81,5 +99,5 @@ def _cell(value: Any) -> str:
 
 def _registry_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--registry", default="./registry",
-                        help="registry folder or s3://bucket/prefix (default ./registry); S3 credentials and "
-                             "endpoint come from the environment")
+                        help="registry folder, s3://bucket/prefix or mlflow+http://HOST:PORT (default ./registry); "
+                             "S3 and MLflow credentials come from the environment")
