@@ -27,16 +27,17 @@ def load_keras_bundle(model_dir: Path | str, stage: str) -> tuple[ModelInfo, Any
     return info, load_keras(path)
 
 
-def load_labelled(data_path: Path | str, model, stage: str) -> Dataset:
-    """The dataset at `data_path`, checked to have labels and samples that fit `model`."""
+def load_labelled(data_path: Path | str, model, stage: str, required: bool = True) -> Dataset:
+    """The dataset at `data_path`, checked to have samples that fit `model` and, when `required`,
+    labels (without them, y_train/y_test may be absent)."""
     data = load_dataset(data_path)
-    if data.y_train is None or data.y_test is None:
+    if required and (data.y_train is None or data.y_test is None):
         raise EdgeoptError(f"{stage} trains on labels, but dataset {data_path} has no y_train/y_test",
                            "pass the dataset written by ingest, which always has labels")
     for name in ("x_train", "x_test"):
         check_input_shape(getattr(data, name), shape_list(model.input_shape), name)
     outputs = int(np.prod(model.output_shape[1:]))
-    if data.num_classes > outputs:
+    if data.num_classes is not None and data.num_classes > outputs:
         raise EdgeoptError(f"labels go up to {data.num_classes - 1} but the model has {outputs} outputs",
                            "pass labels that index the model's output classes")
     return data
