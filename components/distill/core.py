@@ -5,17 +5,16 @@ with `filters` or `units` (Conv*, Dense, ...) is scaled by `width`, except the l
 produces the class scores; depthwise layers keep their multiplier. A student bundle may be
 given instead (`student_dir`); it is trained further from its current weights.
 
-Loss per sample, with teacher logits t, student logits s, label y and temperature T:
+Loss per sample, with teacher logits t, student logits s, label y and temperature T
+(`edgeopt.common.distillation`, which also takes the logits behind a softmax exactly):
 
     alpha * CE(y, softmax(s)) + (1 - alpha) * T^2 * KL(softmax(t / T) || softmax(s / T))
 
 `alpha=1` trains the student from the labels alone: the baseline that shows what the teacher adds.
-
-The logits are the inputs of the models' final softmax: the softmax is stripped (the output
-layer is rebuilt with a linear activation and the same weights, or the model is cut before a
-final Softmax/Activation layer), which is exact, unlike taking the log of clipped probabilities.
-A model whose output is linear is taken to output logits already. The saved student has the
-teacher's output activation and is a plain Sequential/functional model.
+With `compare_without_teacher` (the default) the stage trains that baseline too, the same student
+from the same initial weights for the same epochs, batches and learning rate, and reports its
+accuracy beside the distilled one (`without_teacher_accuracy`, `teacher_gain`). The saved student
+(the distilled one) has the teacher's output activation and is a plain Sequential/functional model.
 """
 
 import math
@@ -26,44 +25,35 @@ import numpy as np
 
 from edgeopt.common.bundle import ModelInfo, parent_ref, write_bundle
 from edgeopt.common.datasets import check_input_shape
+from edgeopt.common.distillation import distillation_loss, logits_model
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.common.evaluate import accuracy
 from edgeopt.common.fsutil import atomic_dir
 from edgeopt.common.keras_io import load_keras, save_keras
 from edgeopt.common.metrics import write_metrics
 from edgeopt.common.runtimes import predict_keras
-from edgeopt.common.training import (check_training_args, classifier_from_logits, load_keras_bundle,
-                                     load_labelled, output_activation, passthrough, shape_list)
+from edgeopt.common.training import (classifier_from_logits, load_keras_bundle, load_labelled, output_activation,
+                                     passthrough, shape_list)
+from edgeopt.distill.spec import SPEC
 
 LEARNING_RATE = 3e-3  # Adam; the student starts from fresh weights
 
 
-def check_options(width: float = 0.5, temperature: float = 4.0, alpha: float = 0.1, epochs: int = 10,
-                  batch_size: int = 64) -> None:
-    """EdgeoptError unless the distillation options are usable (checked before any training)."""
-    if not 0 < width <= 1:
-        raise EdgeoptError(f"student width must be in (0, 1], got {width}",
-                           "give the fraction of the teacher's filters/units the student keeps, e.g. 0.5; "
-                           "pass a student model for another architecture")
-    if not temperature > 0:
-        raise EdgeoptError(f"temperature must be > 0, got {temperature}", "use e.g. 4 (1 means no softening)")
-    if not 0 <= alpha <= 1:
-        raise EdgeoptError(f"alpha must be in [0, 1], got {alpha}",
-                           "alpha weighs the label loss, 1 - alpha the teacher's soft targets; e.g. 0.1")
-    check_training_args(epochs, batch_size)
-
-
-def distill(teacher_dir: Path | str, data_path: Path | str, out_dir: Path | str, width: float = 0.5,
-            temperature: float = 4.0, alpha: float = 0.1, epochs: int = 10, enabled: bool = True,
-            student_dir: Path | str | None = None, batch_size: int = 64, seed: int = 0) -> dict[str, Any]:
+def distill(teacher_dir: Path | str, data_path: Path | str, out_dir: Path | str,
+            student_dir: Path | str | None = None, **options: Any) -> dict[str, Any]:
     """Distill the Keras teacher of bundle `teacher_dir` into a student trained for `epochs` on the
     dataset `data_path`; write the student bundle and `metrics.json` to `out_dir`; return the metrics.
+
+    `options` are the parameters of `edgeopt.distill.spec.SPEC` (checked there; defaults from it).
+    `student_dir`, a Keras bundle, replaces the width-scaled copy of the teacher.
 
     `enabled=False` copies the teacher bundle unchanged (metrics `skipped`, `accuracy`, `size_bytes`).
     Training is seeded with `seed` (Python, NumPy and TF global seeds).
     """
-    check_options(width, temperature, alpha, epochs, batch_size)
-    if not enabled:
+    o = SPEC.check(options)
+    width, temperature, alpha, epochs = o["width"], o["temperature"], o["alpha"], o["epochs"]
+    batch_size, seed = o["batch_size"], o["seed"]
+    if not o["enabled"]:
         return passthrough(teacher_dir, data_path, out_dir)
 
     from edgeopt.common.tfenv import keras
@@ -84,10 +74,18 @@ def distill(teacher_dir: Path | str, data_path: Path | str, out_dir: Path | str,
 
     teacher_accuracy = accuracy(predict_keras(teacher, data.x_test), data.y_test)
     teacher_logits = predict_keras(logits_model(teacher), data.x_train)
+    initial = student.get_weights()
     student_logits = logits_model(student)
     loss = _train(student_logits, data.x_train, data.y_train, teacher_logits,
                   temperature, alpha, epochs, batch_size, seed)
     student.set_weights(student_logits.get_weights())
+    without_teacher = None
+    if o["compare_without_teacher"] and alpha < 1:
+        plain = keras.models.clone_model(student)
+        plain.set_weights(initial)
+        plain_logits = logits_model(plain)
+        _train(plain_logits, data.x_train, data.y_train, teacher_logits, temperature, 1.0, epochs, batch_size, seed)
+        without_teacher = accuracy(predict_keras(plain_logits, data.x_test), data.y_test)
 
     with atomic_dir(out_dir) as scratch:
         file = save_keras(student, scratch)
@@ -97,9 +95,14 @@ def distill(teacher_dir: Path | str, data_path: Path | str, out_dir: Path | str,
             output_shape=shape_list(saved.output_shape), stage="distill", parent=parent_ref(info),
             details={"params": int(saved.count_params()), "width": width if student_dir is None else None,
                      "temperature": temperature, "alpha": alpha}))
+        student_accuracy = accuracy(predict_keras(saved, data.x_test), data.y_test)
+        if o["compare_without_teacher"] and without_teacher is None:  # alpha 1: this student had no teacher
+            without_teacher = student_accuracy
         metrics = {
             "skipped": False,
-            "accuracy": accuracy(predict_keras(saved, data.x_test), data.y_test),
+            "accuracy": student_accuracy,
+            "without_teacher_accuracy": without_teacher,
+            "teacher_gain": None if without_teacher is None else student_accuracy - without_teacher,
             "teacher_accuracy": teacher_accuracy,
             "student_params": int(saved.count_params()),
             "teacher_params": int(teacher.count_params()),
@@ -113,18 +116,6 @@ def distill(teacher_dir: Path | str, data_path: Path | str, out_dir: Path | str,
         }
         write_metrics(scratch, metrics)
     return metrics
-
-
-def distillation_loss(labels, student_logits, teacher_logits, temperature: float, alpha: float):
-    """Mean Hinton distillation loss of a batch (see the module docstring); a scalar tensor."""
-    from edgeopt.common.tfenv import tf
-
-    labels = tf.cast(labels, tf.int32)
-    hard = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=student_logits)
-    log_p_teacher = tf.nn.log_softmax(teacher_logits / temperature)
-    log_p_student = tf.nn.log_softmax(student_logits / temperature)
-    soft = tf.reduce_sum(tf.exp(log_p_teacher) * (log_p_teacher - log_p_student), axis=-1)
-    return tf.reduce_mean(alpha * hard + (1.0 - alpha) * temperature ** 2 * soft)
 
 
 def width_scaled(teacher, width: float):
@@ -148,31 +139,6 @@ def width_scaled(teacher, width: float):
     except (ValueError, TypeError) as exc:
         raise EdgeoptError(f"cannot build a width-scaled student of this teacher: {str(exc).splitlines()[0]}",
                            "pass a student model (--student) that fits the teacher's inputs and outputs") from exc
-
-
-def logits_model(model):
-    """A model computing the logits behind `model`'s softmax output (`model` itself if its output is linear).
-
-    A final Softmax/Activation layer is cut off (the result shares weights with `model`); a softmax
-    fused into the output layer is replaced by a linear one in a copy that has `model`'s weights.
-    """
-    from edgeopt.common.tfenv import keras
-
-    if output_activation(model) == "linear":
-        return model
-    head = model.get_layer(model.output_names[0])
-    if isinstance(head, (keras.layers.Softmax, keras.layers.Activation)):
-        return keras.Model(model.inputs, head.input)
-
-    def linear_head(layer):
-        config = layer.get_config()
-        if layer is head:
-            config["activation"] = "linear"
-        return type(layer).from_config(config)
-
-    twin = keras.models.clone_model(model, clone_function=linear_head)
-    twin.set_weights(model.get_weights())
-    return twin
 
 
 def _train(student_logits, x: np.ndarray, y: np.ndarray, teacher_logits: np.ndarray, temperature: float,

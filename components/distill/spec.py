@@ -6,7 +6,8 @@ SPEC = StageSpec(
     name="distill",
     description="train a width-scaled student to imitate the teacher (knowledge distillation)",
     params=(
-        Param("enabled", bool, True, "run the stage; false copies the teacher unchanged", cli=False),
+        Param("enabled", bool, True, "run the stage; false copies the teacher unchanged", cli=False,
+              pipeline_default=False),
         Param("width", float, 0.5, "student width: fraction of the teacher's filters/units",
               minimum=0, maximum=1, exclusive_minimum=True, metavar="F"),
         Param("temperature", float, 4.0, "softmax temperature of the teacher's soft targets (1: no softening)",

@@ -19,8 +19,11 @@ def test_component_distills_and_logs_metrics(baseline, tmp_path, artifact):
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved == json.loads((tmp_path / "student" / "metrics.json").read_text())
     assert metrics.metadata["student_params"] < metrics.metadata["teacher_params"] == base_metrics["params"]
-    assert (metrics.metadata["temperature"], metrics.metadata["alpha"], metrics.metadata["epochs"]) == (2.0, 0.3, 2.0)
-    assert metrics.metadata["accuracy"] == pytest.approx(saved["accuracy"]) and metrics.metadata["skipped"] == 0.0
+    assert (saved["temperature"], saved["alpha"], saved["epochs"], saved["skipped"]) == (2.0, 0.3, 2, False)
+    assert "temperature" not in metrics.metadata  # settings stay in the JSON; the artifact logs the figures
+    assert metrics.metadata["accuracy"] == pytest.approx(saved["accuracy"])
+    assert metrics.metadata["without_teacher_accuracy"] == pytest.approx(saved["without_teacher_accuracy"])
+    assert metrics.metadata["teacher_gain"] == pytest.approx(saved["accuracy"] - saved["without_teacher_accuracy"])
     assert student_model.metadata == {"format": "keras", "params": saved["student_params"]}
 
 
@@ -30,6 +33,6 @@ def test_component_disabled_passes_the_teacher_through(baseline, tmp_path, artif
     distill.python_func(teacher=artifact(bundle), dataset=artifact(data), student_model=student_model,
                         metrics=metrics, enabled=False)
     assert read_bundle(tmp_path / "student")[0] == read_bundle(bundle)[0]
-    assert metrics.metadata["skipped"] == 1.0
+    assert json.loads((tmp_path / "metrics.json").read_text())["skipped"] is True
     assert metrics.metadata["accuracy"] == pytest.approx(base_metrics["accuracy"])
     assert student_model.metadata == {"format": "keras", "params": base_metrics["params"]}

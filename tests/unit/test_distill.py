@@ -8,13 +8,14 @@ import pytest
 
 from edgeopt.common.bundle import ModelInfo, parent_ref, read_bundle, write_bundle
 from edgeopt.common.datasets import load_dataset
+from edgeopt.common.distillation import distillation_loss, logits_model
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.common.evaluate import accuracy
 from edgeopt.common.keras_io import load_keras
 from edgeopt.common.metrics import read_metrics
 from edgeopt.common.runtimes import predict_keras
 from edgeopt.distill import cli
-from edgeopt.distill.core import distill, distillation_loss, logits_model, width_scaled
+from edgeopt.distill.core import distill, width_scaled
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,16 @@ def test_student_is_smaller_and_accurate(baseline, student):
     assert metrics["size_bytes"] < metrics["teacher_size_bytes"]
     assert (metrics["width"], metrics["temperature"], metrics["alpha"], metrics["epochs"]) == (0.5, 4.0, 0.1, 6)
     assert metrics["skipped"] is False and metrics["loss"] > 0
+    assert 0 < metrics["without_teacher_accuracy"] <= 1
+    assert metrics["teacher_gain"] == pytest.approx(metrics["accuracy"] - metrics["without_teacher_accuracy"])
+
+
+def test_comparison_without_teacher_can_be_skipped_and_is_itself_at_alpha_one(baseline, tmp_path):
+    bundle, data, _ = baseline
+    skipped = distill(bundle, data, tmp_path / "a", epochs=1, compare_without_teacher=False)
+    assert skipped["without_teacher_accuracy"] is None and skipped["teacher_gain"] is None
+    alone = distill(bundle, data, tmp_path / "b", epochs=1, alpha=1.0)
+    assert alone["without_teacher_accuracy"] == alone["accuracy"] and alone["teacher_gain"] == 0
 
 
 def test_student_bundle_loads_safely_as_a_plain_model(baseline, student):
@@ -79,6 +90,9 @@ def test_student_follows_the_teacher_not_the_labels(baseline, tmp_path):
     out = predict_keras(load_keras(tmp_path / "s" / "model.keras"), data.x_test)
     assert metrics["teacher_accuracy"] < 0.1 and metrics["accuracy"] < 0.2
     assert accuracy(out, (data.y_test + 1) % 10) > 0.5
+    # the same student on the labels alone, same budget, learns the real classes: the teacher cost points
+    assert metrics["without_teacher_accuracy"] > 0.5
+    assert metrics["teacher_gain"] == pytest.approx(metrics["accuracy"] - metrics["without_teacher_accuracy"])
 
 
 def test_width_scaled_student_architecture(baseline):
