@@ -1,20 +1,14 @@
-"""Magnitude pruning: zero the smallest weights of a Keras model and fine-tune it to recover.
+"""Prune a Keras classifier with a registered method, recover it, and report before and after.
 
-The schedule is TF Model Optimization's `PolynomialDecay` from 0 to `target_sparsity`, reached
-a few steps before the end of fine-tuning so that the last steps train at full sparsity. Layers
-that tfmot cannot prune (custom layers, layers without prunable weights) are kept unchanged.
-With `epochs=0` the model is pruned once by magnitude, without fine-tuning.
-
-The output is a dense Keras model whose pruned weights are exact zeros: the file does not
-shrink, but it compresses (`gzip_bytes`), and a sparse kernel needs fewer multiplications
-(`nonzero_macs`).
-
-The helpers `load_keras_bundle`, `load_labelled`, `output_activation` and `passthrough` are
-shared with the other training stage (distill).
+`prune` checks the options against the declaration and the chosen method (`check_options`), then
+the model and the data, before any work. The method (`edgeopt.prune.methods`) compresses a copy of
+the model and fine-tunes it (`edgeopt.common.recovery`: on the labels, or distilled from the source
+model's soft targets). The stage measures the source and the result alike: accuracy (agreement
+with the source without labels), parameters, MACs, file bytes and gzip bytes. It always reports
+the drop; with `max_drop` it fails (EdgeoptError, nothing written) when the drop is larger.
 """
 
-import gzip
-import math
+import difflib
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,164 +17,157 @@ import numpy as np
 
 from edgeopt.common.bundle import ModelInfo, parent_ref, write_bundle
 from edgeopt.common.datasets import Dataset
+from edgeopt.common.distillation import logits_model
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.common.evaluate import accuracy
 from edgeopt.common.fsutil import atomic_dir
 from edgeopt.common.keras_io import load_keras, save_keras
 from edgeopt.common.metrics import write_metrics
+from edgeopt.common.recovery import Recovery, TrainingSet
 from edgeopt.common.runtimes import predict_keras
-from edgeopt.common.training import (check_training_args, classifier_from_logits, load_keras_bundle,
-                                     load_labelled, passthrough, shape_list)
-from edgeopt.prune.macs import count_macs
-
-LEARNING_RATE = 1e-3  # fine-tuning rate: low enough not to undo the training of the source model
-
-
-def check_options(target_sparsity: float = 0.5, epochs: int = 2, batch_size: int = 64) -> None:
-    """EdgeoptError unless the pruning options are usable (checked before any training)."""
-    if not 0 <= target_sparsity < 1:
-        raise EdgeoptError(f"target sparsity must be in [0, 1), got {target_sparsity}",
-                           "give the fraction of weights to zero, e.g. 0.5 for half of them")
-    check_training_args(epochs, batch_size)
+from edgeopt.common.training import classifier_from_logits, load_keras_bundle, load_labelled, passthrough, shape_list
+from edgeopt.prune import methods
+from edgeopt.prune.footprint import footprint
+from edgeopt.prune.job import Job
+from edgeopt.prune.sparse import weight_sparsity
+from edgeopt.prune.spec import SPEC
 
 
-def prune(model_dir: Path | str, data_path: Path | str, out_dir: Path | str, target_sparsity: float = 0.5,
-          epochs: int = 2, enabled: bool = True, batch_size: int = 64, seed: int = 0) -> dict[str, Any]:
-    """Prune the Keras model of bundle `model_dir` to `target_sparsity`, fine-tuning it for `epochs` on
-    the dataset `data_path`; write the pruned bundle and `metrics.json` to `out_dir`; return the metrics.
+def check_options(**options: Any) -> dict[str, Any]:
+    """The stage options checked against the declaration and the chosen method, before any work;
+    EdgeoptError naming the conflict (e.g. --rank-ratio with method structured)."""
+    o = SPEC.check(options)
+    methods.check(methods.lookup(o["method"]), o, SPEC)
+    return o
 
+
+def recovery_of(o: dict[str, Any]) -> Recovery:
+    """The fine-tuning the checked options `o` ask for."""
+    return Recovery(epochs=o["epochs"], batch_size=o["batch_size"], learning_rate=o["learning_rate"],
+                    early_stopping=o["early_stopping"], validation_split=o["validation_split"],
+                    temperature=o["distill_temperature"], alpha=o["distill_alpha"], seed=o["seed"])
+
+
+def prune(model_dir: Path | str, data_path: Path | str, out_dir: Path | str, **options: Any) -> dict[str, Any]:
+    """Prune the Keras model of bundle `model_dir` with `method`, fine-tuning it on the dataset
+    `data_path`; write the pruned bundle and `metrics.json` to `out_dir`; return the metrics.
+
+    `options` are the parameters of `edgeopt.prune.spec.SPEC` (checked there; defaults from it).
     `enabled=False` copies the bundle unchanged (metrics `skipped`, `accuracy`, `size_bytes`, `sparsity`).
     """
-    check_options(target_sparsity, epochs, batch_size)
-    if not enabled:
+    o = check_options(**options)
+    if not o["enabled"]:
         return passthrough(model_dir, data_path, out_dir)
+    method = methods.lookup(o["method"])
+    recovery = recovery_of(o)
 
     from edgeopt.common.tfenv import keras
 
     info, model = load_keras_bundle(model_dir, "prune")
-    data = load_labelled(data_path, model, "prune")
+    data = load_labelled(data_path, model, "prune", required=False)
+    if recovery.needs_labels and data.y_train is None:
+        raise EdgeoptError(f"fine-tuning on labels needs y_train, which dataset {data_path} does not have",
+                           "fine-tune from the source model's soft targets instead (--distill-temperature 4), "
+                           "or pass the dataset written by ingest")
     from_logits = classifier_from_logits(model, "prune")
-    keras.utils.set_random_seed(seed)
-    source_accuracy = accuracy(predict_keras(model, data.x_test), data.y_test)
+    excluded = excluded_layers(model, o["exclude"])
+    keras.utils.set_random_seed(o["seed"])
+    source_out = predict_keras(model, data.x_test)
     with tempfile.TemporaryDirectory() as tmp:  # the source as the same kind of file as the output
-        source_file = Path(tmp) / save_keras(model, Path(tmp))
-        source_size, source_gzip = source_file.stat().st_size, gzip_size(source_file)
+        source = footprint(model, Path(tmp) / save_keras(model, Path(tmp)), data.x_test.shape)
+    teacher = predict_keras(logits_model(model), data.x_train) if recovery.temperature is not None else None
+    job = Job(model, data, o, recovery, TrainingSet(data.x_train, data.y_train, teacher), from_logits, excluded,
+              methods.layer_ratios(o["layer_ratios"]))
+    result = method.compressor()(job)
 
-    steps = epochs * math.ceil(len(data.x_train) / batch_size)
-    wrapped, prunable = _wrap_prunable(model, _schedule(target_sparsity, steps))
-    if not prunable:
-        raise EdgeoptError("the model has no layer that TF Model Optimization can prune",
-                           "pruning needs Dense or convolution layers; disable the prune stage for this model")
-    if epochs:
-        pruned = _fine_tune(wrapped, data, epochs, batch_size, from_logits)
-    else:
-        for layer, index in prunable:
-            weight = layer.weights[index]
-            weight.assign(magnitude_prune(weight.numpy(), target_sparsity))
-        pruned = model
-
-    sparsity = weight_sparsity([layer.weights[index] for layer, index in prunable])
     with atomic_dir(out_dir) as scratch:
-        file = save_keras(pruned, scratch)
+        file = save_keras(result.model, scratch)
         saved = load_keras(scratch / file)
-        macs, nonzero_macs = count_macs(saved, data.x_test.shape)
+        out = predict_keras(saved, data.x_test)
+        quality = _quality(out, source_out, data)
+        after = footprint(saved, scratch / file, data.x_test.shape)
+        sparsity = weight_sparsity([w for name in result.pruned_layers for w in _kernels(saved.get_layer(name))])
+        metrics = {
+            "skipped": False,
+            "method": o["method"],
+            **quality,
+            "max_drop": o["max_drop"],
+            "sparsity": sparsity,
+            "target_sparsity": o["target_sparsity"] if method.name == "magnitude" else None,
+            "params": after["params"],
+            "source_params": source["params"],
+            "size_bytes": after["size_bytes"],
+            "source_size_bytes": source["size_bytes"],
+            "gzip_bytes": after["gzip_bytes"],
+            "source_gzip_bytes": source["gzip_bytes"],
+            "macs": after["macs"],
+            "nonzero_macs": after["nonzero_macs"],
+            "source_macs": source["macs"],
+            "params_ratio": after["params"] / source["params"],
+            "macs_ratio": after["macs"] / source["macs"] if source["macs"] else None,
+            "pruned_layers": len(result.pruned_layers),
+            "layers": result.layers,
+            "epochs": o["epochs"],
+            "epochs_run": sum(r["epochs_run"] for r in result.rounds),
+            "rounds": result.rounds,
+            "distill_temperature": o["distill_temperature"],
+            **result.extra,
+        }
+        _gate(metrics)
         written = write_bundle(scratch, ModelInfo(
             format="keras", file=file, input_shape=shape_list(saved.input_shape),
             output_shape=shape_list(saved.output_shape), sparsity=sparsity, stage="prune", parent=parent_ref(info),
-            details={"params": int(saved.count_params()), "target_sparsity": target_sparsity,
-                     "pruned_layers": sorted({layer.name for layer, _ in prunable})}))
-        metrics = {
-            "skipped": False,
-            "accuracy": accuracy(predict_keras(saved, data.x_test), data.y_test),
-            "source_accuracy": source_accuracy,
-            "sparsity": sparsity,
-            "target_sparsity": target_sparsity,
-            "size_bytes": written.size_bytes,
-            "source_size_bytes": source_size,
-            "gzip_bytes": gzip_size(scratch / file),
-            "source_gzip_bytes": source_gzip,
-            "macs": macs,
-            "nonzero_macs": nonzero_macs,
-            "pruned_layers": len({layer.name for layer, _ in prunable}),
-            "epochs": epochs,
-        }
+            details={"params": after["params"], "method": o["method"], "target_sparsity": metrics["target_sparsity"],
+                     "pruned_layers": sorted(result.pruned_layers)}))
+        metrics["size_bytes"] = written.size_bytes
         write_metrics(scratch, metrics)
     return metrics
 
 
-def magnitude_prune(weights: np.ndarray, sparsity: float) -> np.ndarray:
-    """A copy of `weights` with its round(sparsity * size) smallest-magnitude entries set to 0."""
-    out = weights.copy()
-    k = int(round(sparsity * weights.size))
-    out.reshape(-1)[np.argsort(np.abs(weights), axis=None, kind="stable")[:k]] = 0
-    return out
+def excluded_layers(model, entries: list[str]) -> set[str]:
+    """Names of the layers of `model` that `entries` (layer names or class names) exclude; EdgeoptError
+    for an entry that matches no layer."""
+    names = {layer.name for layer in model.layers}
+    kinds: dict[str, set[str]] = {}
+    for layer in model.layers:
+        kinds.setdefault(type(layer).__name__, set()).add(layer.name)
+    excluded: set[str] = set()
+    for entry in entries:
+        if entry in names:
+            excluded.add(entry)
+        elif entry in kinds:
+            excluded |= kinds[entry]
+        else:
+            close = difflib.get_close_matches(entry, sorted(names | set(kinds)), n=1)
+            raise EdgeoptError(f"--exclude {entry} matches no layer name or layer type of the model",
+                               f"did you mean {close[0]}?" if close else
+                               f"the layer types are {', '.join(sorted(kinds))}")
+    return excluded
 
 
-def weight_sparsity(weights: list) -> float:
-    """Fraction of exact zeros over all entries of `weights` (arrays or variables)."""
-    arrays = [np.asarray(w) for w in weights]
-    total = sum(a.size for a in arrays)
-    return float(sum(a.size - np.count_nonzero(a) for a in arrays) / total) if total else 0.0
+def _quality(out: np.ndarray, source_out: np.ndarray, data: Dataset) -> dict[str, Any]:
+    """Accuracy and agreement of the result against the source's outputs on x_test, and the drop."""
+    agreement = float(np.mean(out.argmax(-1) == source_out.argmax(-1)))
+    if data.y_test is None:
+        acc, source_acc, labels = agreement, 1.0, "none"
+    else:
+        acc, source_acc, labels = accuracy(out, data.y_test), accuracy(source_out, data.y_test), data.labels
+    return {"accuracy": acc, "source_accuracy": source_acc, "accuracy_drop": source_acc - acc,
+            "agreement": agreement, "labels": labels}
 
 
-def gzip_size(path: Path) -> int:
-    """Bytes of the gzip (level 9) of a file: how small a sparse model gets when compressed."""
-    return len(gzip.compress(path.read_bytes(), compresslevel=9, mtime=0))
+def _gate(metrics: dict[str, Any]) -> None:
+    """EdgeoptError when the drop exceeds `max_drop` (the caller then writes nothing)."""
+    limit, drop = metrics["max_drop"], metrics["accuracy_drop"]
+    if limit is not None and drop > limit + 1e-12:
+        what = "accuracy" if metrics["labels"] != "none" else "agreement with the source"
+        raise EdgeoptError(
+            f"pruning ({metrics['method']}) lowered {what} by {drop * 100:.2f} points "
+            f"({metrics['source_accuracy']:.2%} to {metrics['accuracy']:.2%}), more than --max-drop {limit}",
+            "prune less (--ratio, --sparsity), fine-tune longer (--epochs) or distill from the source "
+            "(--distill-temperature 4); nothing was written")
 
 
-def _schedule(target_sparsity: float, steps: int):
-    """PolynomialDecay to `target_sparsity`; the last mask update lands ~10 % of `steps` before the end."""
-    import tensorflow_model_optimization as tfmot
-
-    end = max(1, steps - max(1, steps // 10))
-    frequency = max(1, end // 10)
-    end -= end % frequency
-    return tfmot.sparsity.keras.PolynomialDecay(initial_sparsity=0.0, final_sparsity=target_sparsity,
-                                                begin_step=0, end_step=end, frequency=frequency)
-
-
-def _wrap_prunable(model, schedule) -> tuple[Any, list[tuple[Any, int]]]:
-    """`model` with its prunable layers wrapped for pruning, and (layer, weight index) of every
-    prunable weight. Layers tfmot cannot prune, or that have nothing to prune, stay as they are."""
-    import tensorflow_model_optimization as tfmot
-
-    from edgeopt.common.tfenv import keras
-
-    prunable: list[tuple[Any, int]] = []
-
-    def wrap(layer):
-        if isinstance(layer, keras.Model):
-            return keras.models.clone_model(layer, clone_function=wrap)
-        try:
-            wrapper = tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
-        except ValueError:  # not supported by tfmot: keep the layer as it is
-            return layer
-        weights = wrapper.layer.get_prunable_weights()
-        if not weights:
-            return layer
-        prunable.extend((layer, _index_of(layer, w)) for w in weights)
-        return wrapper
-
-    try:
-        wrapped = keras.models.clone_model(model, clone_function=wrap)
-    except ValueError as exc:
-        raise EdgeoptError(f"cannot prepare the model for pruning: {str(exc).splitlines()[0]}",
-                           "prune needs a Sequential or functional Keras model, not a subclassed one") from exc
-    return wrapped, prunable
-
-
-def _index_of(layer, weight) -> int:
-    return next(i for i, w in enumerate(layer.weights) if w is weight)
-
-
-def _fine_tune(wrapped, data: Dataset, epochs: int, batch_size: int, from_logits: bool):
-    """Train the wrapped model under its pruning schedule; return it with the wrappers removed."""
-    import tensorflow_model_optimization as tfmot
-
-    from edgeopt.common.tfenv import keras
-
-    wrapped.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE),
-                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits))
-    wrapped.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, verbose=0,
-                callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
-    return tfmot.sparsity.keras.strip_pruning(wrapped)
+def _kernels(layer) -> list:
+    """The multiplying weights of a layer (its kernels), for the sparsity figure."""
+    return [w for w in layer.weights if "kernel" in w.name]

@@ -14,8 +14,9 @@ from edgeopt.common.keras_io import load_keras
 from edgeopt.common.metrics import read_metrics
 from edgeopt.common.runtimes import predict_keras
 from edgeopt.prune import cli
-from edgeopt.prune.core import magnitude_prune, prune
+from edgeopt.prune.core import prune
 from edgeopt.prune.macs import count_macs, layer_macs
+from edgeopt.prune.sparse import magnitude_prune
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +194,7 @@ def test_mac_counter_matches_mlperf_tiny_figures(mlperf, model, published):
 @pytest.mark.slow
 def test_prune_resnet8_with_batchnorm_and_residuals(mlperf, tmp_path):
     from edgeopt.common.datasets import Dataset, save_dataset
-    from edgeopt.quantize.inputs import bundle_from_path
+    from edgeopt.common.float_source import bundle_from_path
 
     rng = np.random.default_rng(0)
     save_dataset(tmp_path / "data.npz", Dataset(
