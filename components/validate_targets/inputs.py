@@ -2,9 +2,8 @@
 
 - metrics: a JSON file, or a stage's output folder holding `metrics.json`.
 - simulations: one report (a JSON file; a folder holding `report.json`, as `edgeopt simulate
-  --output` writes it, or `metrics.json`, as the device-simulate component writes it), or the
-  folder `simulate_all` writes: `index.json` naming one folder per targets entry, each with its
-  `report.json`.
+  --output` writes it, or `metrics.json`), or the folder `edgeopt.common.simulations` describes:
+  `index.json` naming one folder per targets entry, each with its `report.json`.
 - a registry baseline: the JSON `edgeopt registry baseline` writes, `{"source": "registry",
   "registry", "name", "version" (None before the first promotion), "quality": {metric: value},
   "targets": [{"target", "runtime", "metrics": {metric: value}}], "note"}`.
@@ -17,8 +16,8 @@ from typing import Any
 
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.common.metrics import METRICS_FILE
+from edgeopt.common.simulations import INDEX_FILE, REPORT_FILE
 from edgeopt.validate_targets.rows import PRODUCERS
-from edgeopt.validate_targets.simulate_all import INDEX_FILE, REPORT_FILE
 
 REGISTRY_HINT = "write it with `edgeopt registry baseline --registry REGISTRY NAME --output DIR`"
 

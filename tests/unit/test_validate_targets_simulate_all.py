@@ -1,5 +1,5 @@
-"""Simulating every device of a targets file with the real simulator: one report per entry plus an index,
-which the gate reads as it is."""
+"""Simulating every device of a targets file with the real simulator (edgeopt.common.simulations): one
+report per entry plus an index, which the gate reads as it is."""
 
 import json
 from pathlib import Path
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from edgeopt.common.errors import EdgeoptError
+from edgeopt.common.simulations import simulate_all
+from edgeopt.device_simulate.core import render_markdown, simulate
 from edgeopt.validate_targets.core import run
-from edgeopt.validate_targets.simulate_all import simulate_all
 
 TARGETS = """\
 targets:
@@ -43,7 +44,7 @@ def tiny_tflite(tmp_path_factory) -> Path:
 
 def test_one_report_per_entry_and_an_index(tmp_path, tiny_tflite):
     out = tmp_path / "sims"
-    index = simulate_all(tiny_tflite, TARGETS, out)
+    index = simulate_all(tiny_tflite, TARGETS, out, simulate, render_markdown)
     assert [(r["dir"], r["target"], r["runtime"]) for r in index["reports"]] == [
         ("0-cortex-m4f-80mhz", "cortex-m4f@80mhz", "tflm-cmsis-nn"),
         ("1-nucleo-h7a3zi-q", "NUCLEO-H7A3ZI-Q", "tflm-reference")]
@@ -64,5 +65,5 @@ def test_one_report_per_entry_and_an_index(tmp_path, tiny_tflite):
 def test_a_bad_model_writes_nothing(tmp_path):
     (tmp_path / "model.tflite").write_bytes(b"not a model")
     with pytest.raises(EdgeoptError):
-        simulate_all(tmp_path / "model.tflite", TARGETS, tmp_path / "sims")
+        simulate_all(tmp_path / "model.tflite", TARGETS, tmp_path / "sims", simulate, render_markdown)
     assert not (tmp_path / "sims").exists()

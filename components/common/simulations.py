@@ -1,17 +1,20 @@
-"""Simulate a model on every device of a targets file: one report per entry, plus an index.
+"""A folder of simulation reports, one per device of a targets file, plus an index: written by the
+device-simulate stage (`simulate_all`), read by validate-targets (`edgeopt validate --simulation`).
 
-`simulate_all(model, targets, out_dir)` writes `out_dir` completely or not at all::
+`simulate_all(model, targets, out_dir, simulate, render)` writes `out_dir` completely or not at all::
 
     index.json            {"model", "targets" (the file), "reports": [{"dir", "target", "runtime",
                            "supported", "latency_ms", "ram_bytes", "flash_bytes", "energy_uj"}, ...]}
     0-cortex-m4f-80mhz/   report.json and report.md of targets[0] (and the Vela-compiled model of
     1-nucleo-h7a3zi-q/    an NPU target), then one folder per further entry, in the file's order
 
-`edgeopt validate --simulation out_dir` reads that folder.
+The simulator is passed in (`edgeopt.device_simulate.core.simulate` and its `render_markdown`), so
+that this module, shared by both stages, imports neither.
 """
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +27,12 @@ REPORT_MARKDOWN = "report.md"
 SUMMARY_KEYS = ("target", "runtime", "supported", "latency_ms", "ram_bytes", "flash_bytes", "energy_uj")
 
 
-def simulate_all(model: str | Path, targets: str | Path, out_dir: str | Path) -> dict[str, Any]:
+def simulate_all(model: str | Path, targets: str | Path, out_dir: str | Path, simulate: Callable[..., dict[str, Any]],
+                 render: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
     """Simulate `model` (.tflite file or tflite bundle) on each entry of the targets file `targets`
-    (a path or the YAML text) with the entry's runtime; write `out_dir` and return the index.
-    EdgeoptError for a bad targets file or model, before anything is written."""
-    from edgeopt.device_simulate.core import render_markdown, simulate
-
+    (a path or the YAML text) with the entry's runtime, as `simulate(model, target, runtime,
+    artifacts_dir=...)`; write each report and its Markdown (`render(report)`) and the index to
+    `out_dir`; return the index. EdgeoptError for a bad targets file or model, and `out_dir` as it was."""
     spec = load_targets(targets)
     reports = []
     with atomic_dir(out_dir) as scratch:
@@ -38,8 +41,8 @@ def simulate_all(model: str | Path, targets: str | Path, out_dir: str | Path) ->
             folder = scratch / name
             folder.mkdir()
             report = simulate(model, entry.target, entry.runtime, artifacts_dir=folder)
-            (folder / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
-            (folder / REPORT_MARKDOWN).write_text(render_markdown(report))
+            (folder / REPORT_FILE).write_text(json.dumps(report, indent=2, default=str) + "\n")
+            (folder / REPORT_MARKDOWN).write_text(render(report))
             reports.append({"dir": name, **{k: report.get(k) for k in SUMMARY_KEYS}})
         index = {"model": str(model), "targets": spec.source, "reports": reports}
         (scratch / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
