@@ -11,11 +11,14 @@ from edgeopt.images import image_for
 @dsl.component(base_image=image_for("validate-targets"), install_kfp_package=False)
 def validate_targets(baseline_metrics: Input[Metrics], candidate_metrics: Input[Metrics], simulation: Input[Metrics],
                      verdict: Output[Artifact], report: Output[Markdown], targets: str,
-                     fail_on_reject: bool = False) -> NamedTuple("Outputs", [("passed", bool)]):
+                     fail_on_reject: bool = False,
+                     registry_baseline: Input[Metrics] = None) -> NamedTuple("Outputs", [("passed", bool)]):
     """Gate the candidate model on the targets.
 
-    baseline_metrics, candidate_metrics, simulation: the metrics JSON of ingest, quantize and
-    device-simulate. targets: the targets YAML text.
+    baseline_metrics, candidate_metrics: the metrics JSON of ingest and quantize. simulation: one
+    device-simulate report, or a folder with one report per targets entry and its index.json.
+    registry_baseline: with `baseline: registry` in the targets, the metrics of the latest promoted
+    version (the promote stage's registry_baseline output). targets: the targets YAML text.
     Outputs: `verdict`, a folder (like a TFX blessing) with verdict.json, report.md and a
     BLESSED or NOT_BLESSED marker, its summary in the artifact metadata; `report`, the Markdown
     report; `passed`, for pipeline conditions. With `fail_on_reject`, a failed verdict fails
@@ -28,7 +31,8 @@ def validate_targets(baseline_metrics: Input[Metrics], candidate_metrics: Input[
     from edgeopt.common.verdict import REPORT_FILE
     from edgeopt.validate_targets.core import rejection, run, summary
 
-    result = run(targets, baseline_metrics.path, candidate_metrics.path, simulation.path, verdict.path)
+    result = run(targets, baseline_metrics.path, candidate_metrics.path, simulation.path, verdict.path,
+                 registry_baseline_path=registry_baseline.path if registry_baseline is not None else None)
     Path(report.path).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(Path(verdict.path) / REPORT_FILE, report.path)
     verdict.metadata.update(summary(result))

@@ -8,7 +8,7 @@ from kfp import compiler
 
 from edgeopt.common.bundle import ModelInfo, write_bundle
 from edgeopt.common.errors import EdgeoptError
-from edgeopt.promote.component import promote
+from edgeopt.promote.component import promote, registry_baseline
 from edgeopt.validate_targets.core import run as write_verdict
 
 TARGETS = "target: cortex-m4f@80mhz\nlatency_ms: 50\n"
@@ -89,3 +89,32 @@ def test_compiles(tmp_path):
     assert set(spec["inputDefinitions"]["parameters"]) == {"registry", "model_name", "allow_duplicate"}
     assert spec["inputDefinitions"]["parameters"]["allow_duplicate"]["defaultValue"] is False
     assert set(spec["outputDefinitions"]["artifacts"]) == {"entry"}
+
+
+def test_registry_baseline_before_and_after_the_first_promotion(tmp_path, artifact, upstream):
+    from kfp.dsl import Metrics
+
+    registry = str(tmp_path / "registry")
+    before = artifact(tmp_path / "before", Metrics)
+    registry_baseline.python_func(registry=registry, model_name="kws", baseline=before)
+    doc = json.loads(Path(before.path).read_text())
+    assert doc["version"] is None and "first promotion" in doc["note"]
+    assert before.metadata == {"name": "kws", "version": ""}
+    model, verdict, report = upstream(20.0)
+    promote.python_func(model=model, verdict=verdict, report=report, registry=registry, model_name="kws",
+                        entry=artifact(tmp_path / "entry"))
+    after = artifact(tmp_path / "after", Metrics)
+    registry_baseline.python_func(registry=registry, model_name="kws", baseline=after)
+    doc = json.loads(Path(after.path).read_text())
+    assert doc["version"] == "v1" and doc["targets"][0]["metrics"]["latency_ms"] == 20.0
+    assert after.metadata == {"name": "kws", "version": "v1"}
+
+
+def test_registry_baseline_compiles(tmp_path):
+    import yaml
+
+    path = tmp_path / "baseline.yaml"
+    compiler.Compiler().compile(registry_baseline, str(path))
+    spec = yaml.safe_load(path.read_text())["components"]["comp-registry-baseline"]
+    assert set(spec["inputDefinitions"]["parameters"]) == {"registry", "model_name"}
+    assert spec["outputDefinitions"]["artifacts"]["baseline"]["artifactType"]["schemaTitle"] == "system.Metrics"

@@ -55,6 +55,30 @@ def test_fail_on_reject_raises_after_writing(tmp_path, artifact, inputs):
     assert (Path(verdict.path) / "NOT_BLESSED").is_file() and Path(report.path).is_file()
 
 
+def test_python_func_reads_a_registry_baseline_and_one_report_per_device(tmp_path, artifact, inputs):
+    two = ("targets:\n  - target: cortex-m4f@80mhz\n    latency_ms: {max: 50, max_increase_relative: 0.0}\n"
+           "  - target: NUCLEO-H7A3ZI-Q\n    latency_ms: 10\nbaseline: registry\n")
+    sims = tmp_path / "sims"
+    reports = []
+    for number, (target, latency) in enumerate((("NUCLEO-H7A3ZI-Q", 12.0), ("cortex-m4f@80mhz", 20.0))):
+        (sims / str(number)).mkdir(parents=True)
+        (sims / str(number) / "report.json").write_text(json.dumps({**SIM, "target": target, "latency_ms": latency}))
+        reports.append({"dir": str(number), "target": target})
+    (sims / "index.json").write_text(json.dumps({"reports": reports}))
+    baseline = tmp_path / "registry-baseline"
+    baseline.write_text(json.dumps({"source": "registry", "registry": "r", "name": "digits", "version": None,
+                                    "quality": {}, "targets": [], "note": "digits has no promoted version in r yet"}))
+    verdict, report = artifact(tmp_path / "verdict"), artifact(tmp_path / "report.md")
+    arts = {**inputs(0.94), "simulation": artifact(sims, Metrics)}
+    result = validate_targets.python_func(**arts, verdict=verdict, report=report, targets=two,
+                                          registry_baseline=artifact(baseline, Metrics))
+    assert result.passed is False
+    assert verdict.metadata["failed_checks"] == ["NUCLEO-H7A3ZI-Q/latency_ms"]
+    saved = json.loads((Path(verdict.path) / "verdict.json").read_text())
+    assert saved["baseline"]["version"] is None and [t["passed"] for t in saved["targets"]] == [True, False]
+    assert "## NUCLEO-H7A3ZI-Q (tflm-cmsis-nn): FAILED" in Path(report.path).read_text()
+
+
 def test_compiles_with_artifact_outputs_and_the_passed_parameter(tmp_path):
     path = tmp_path / "validate.yaml"
     compiler.Compiler().compile(validate_targets, str(path))
@@ -63,6 +87,8 @@ def test_compiles_with_artifact_outputs_and_the_passed_parameter(tmp_path):
     spec = yaml.safe_load(path.read_text())
     outputs = spec["components"]["comp-validate-targets"]["outputDefinitions"]
     assert set(outputs["artifacts"]) == {"verdict", "report"}
+    inputs = spec["components"]["comp-validate-targets"]["inputDefinitions"]["artifacts"]
+    assert inputs["registry_baseline"]["isOptional"] is True
     assert outputs["parameters"]["passed"]["parameterType"] == "BOOLEAN"
 
 
