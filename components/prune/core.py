@@ -84,19 +84,24 @@ def prune(model_dir: Path | str, data_path: Path | str, out_dir: Path | str, **o
         file = save_keras(result.model, scratch)
         saved = load_keras(scratch / file)
         out = predict_keras(saved, data.x_test)
-        quality = _quality(out, source_out, data)
         after = footprint(saved, scratch / file, data.x_test.shape)
         sparsity = weight_sparsity([w for name in result.pruned_layers for w in _kernels(saved.get_layer(name))])
+        target_sparsity = o["target_sparsity"] if method.name == "magnitude" else None
+        written = write_bundle(scratch, ModelInfo(
+            format="keras", file=file, input_shape=shape_list(saved.input_shape),
+            output_shape=shape_list(saved.output_shape), sparsity=sparsity, stage="prune", parent=parent_ref(info),
+            details={"params": after["params"], "method": o["method"], "target_sparsity": target_sparsity,
+                     "pruned_layers": sorted(result.pruned_layers)}))
         metrics = {
             "skipped": False,
             "method": o["method"],
-            **quality,
+            **_quality(out, source_out, data),
             "max_drop": o["max_drop"],
             "sparsity": sparsity,
-            "target_sparsity": o["target_sparsity"] if method.name == "magnitude" else None,
+            "target_sparsity": target_sparsity,
             "params": after["params"],
             "source_params": source["params"],
-            "size_bytes": after["size_bytes"],
+            "size_bytes": written.size_bytes,
             "source_size_bytes": source["size_bytes"],
             "gzip_bytes": after["gzip_bytes"],
             "source_gzip_bytes": source["gzip_bytes"],
@@ -113,13 +118,7 @@ def prune(model_dir: Path | str, data_path: Path | str, out_dir: Path | str, **o
             "distill_temperature": o["distill_temperature"],
             **result.extra,
         }
-        _gate(metrics)
-        written = write_bundle(scratch, ModelInfo(
-            format="keras", file=file, input_shape=shape_list(saved.input_shape),
-            output_shape=shape_list(saved.output_shape), sparsity=sparsity, stage="prune", parent=parent_ref(info),
-            details={"params": after["params"], "method": o["method"], "target_sparsity": metrics["target_sparsity"],
-                     "pruned_layers": sorted(result.pruned_layers)}))
-        metrics["size_bytes"] = written.size_bytes
+        _gate(metrics)  # raising here leaves out_dir as it was: nothing is written
         write_metrics(scratch, metrics)
     return metrics
 
