@@ -163,8 +163,9 @@ def _gate(metrics: dict[str, Any]) -> None:
         raise EdgeoptError(
             f"pruning ({metrics['method']}) lowered {what} by {drop * 100:.2f} points "
             f"({metrics['source_accuracy']:.2%} to {metrics['accuracy']:.2%}), more than --max-drop {limit}",
-            "prune less (--ratio, --sparsity), fine-tune longer (--epochs) or distill from the source "
-            "(--distill-temperature 4); nothing was written")
+            "prune less (--ratio, --sparsity), fine-tune longer (--epochs) or on more samples"
+            + ("" if metrics["distill_temperature"] is not None else
+               ", or distill from the source (--distill-temperature 4)") + "; nothing was written")
 
 
 def _kernels(layer) -> list:
