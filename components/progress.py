@@ -25,6 +25,7 @@ class ProgressLog:
         self._partial = ""
         self._started: dict[str, float] = {}
         self.tail: list[str] = []
+        self._failure: str | None = None  # the excerpt when the first task failed
 
     def write(self, text: str) -> int:
         self._partial += text
@@ -48,6 +49,9 @@ class ProgressLog:
 
     def _line(self, line: str) -> None:
         self.tail = (self.tail + [line])[-60:]
+        failed = FINISHED.search(line)
+        if failed and failed.group(2) != "SUCCESS" and self._failure is None:
+            self._failure = self._excerpt()
         if self.verbose:
             print(line, file=self.echo)
             return
@@ -61,7 +65,11 @@ class ProgressLog:
             print(f"    {task}: {mark} ({seconds:.1f} s)", file=self.echo, flush=True)
 
     def failure_excerpt(self) -> str:
-        """The last error lines of the log, for a failed run."""
+        """The error lines of the first failed task (tasks that do not depend on it may run after it),
+        else the last error lines of the log."""
+        return self._failure if self._failure is not None else self._excerpt()
+
+    def _excerpt(self) -> str:
         lines = [line for line in self.tail if line.strip()]
         start = max((i for i, line in enumerate(lines) if line.lstrip().startswith("Traceback")), default=0)
         return "\n".join(lines[start:][-25:])

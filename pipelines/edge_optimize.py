@@ -10,7 +10,7 @@ build, compiled with `python -m edgeopt.pipelines.edge_optimize [OUT.yaml]` into
 
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 from kfp import compiler, dsl
 
@@ -22,7 +22,7 @@ from edgeopt.distill.component import distill
 from edgeopt.distill.spec import SPEC as DISTILL
 from edgeopt.ingest.component import ingest
 from edgeopt.pipelines.cluster import ClusterOptions, configure
-from edgeopt.promote.component import promote
+from edgeopt.promote.component import promote, registry_baseline
 from edgeopt.prune.component import prune
 from edgeopt.prune.spec import SPEC as PRUNE
 from edgeopt.quantize.component import quantize
@@ -70,17 +70,17 @@ def pipeline(options: ClusterOptions = ClusterOptions()):
         prune_importance: str = "l1",
         prune_schedule: str = "polynomial",
         prune_begin_step: int = 0,
-        prune_end_step: Optional[int] = None,
-        prune_frequency: Optional[int] = None,
+        prune_end_step: int = 0,
+        prune_frequency: int = 0,
         prune_rounds: int = 1,
-        prune_rank_ratio: Optional[float] = None,
-        prune_energy: Optional[float] = None,
+        prune_rank_ratio: float = 0.0,
+        prune_energy: float = 0.0,
         prune_epochs: int = 2,
         prune_learning_rate: float = 0.001,
         prune_early_stopping: int = 0,
-        prune_distill_temperature: Optional[float] = None,
+        prune_distill_temperature: float = 0.0,
         prune_distill_alpha: float = 0.0,
-        prune_max_drop: Optional[float] = None,
+        prune_max_drop: float = -1.0,
         quantize_method: str = "int8",
         calibration_samples: int = 200,
         quantize_io_type: str = "",
@@ -107,11 +107,15 @@ def pipeline(options: ClusterOptions = ClusterOptions()):
                                       dataset=base.outputs["dataset"], **stage_arguments(CONVERT, values)),
                               "convert", options, "convert")
         simulated = configure(device_simulate(model=quantized.outputs["quantized_model"],
-                                              target=base.outputs["target"], runtime=base.outputs["runtime"]),
-                              "device-simulate", options, "device-simulate").after(converted)
+                                              target=base.outputs["target"], runtime=base.outputs["runtime"],
+                                              targets=targets),
+                              "device-simulate", options, "device-simulate: every target").after(converted)
+        baseline = configure(registry_baseline(registry=registry, model_name=model_name), "promote", options,
+                             "registry baseline: the latest promoted version")
         verdict = configure(validate_targets(baseline_metrics=base.outputs["metrics"],
                                              candidate_metrics=quantized.outputs["metrics"],
-                                             simulation=simulated.outputs["report"], targets=targets,
+                                             simulation=simulated.outputs["reports"], targets=targets,
+                                             registry_baseline=baseline.outputs["baseline"],
                                              fail_on_reject=fail_on_reject),
                             "validate-targets", options, "validate-targets: the verdict")
         # The gate reads the BLESSED marker through a single-output task: kfp.local (2.17) cannot

@@ -5,8 +5,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from edgeopt.common.fsutil import atomic_dir
 from edgeopt.common.errors import EdgeoptError
+from edgeopt.common.fsutil import atomic_dir
+from edgeopt.common.simulations import simulate_all
+from edgeopt.common.spec import UNSET
 from edgeopt.device_simulate.calibration import calibrated_on
 from edgeopt.device_simulate.core import render_markdown, simulate
 from edgeopt.device_simulate.runtimes import families, registry
@@ -18,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the options of `edgeopt simulate`."""
     parser.add_argument("--model", help=".tflite file or tflite model bundle directory")
     SPEC.add_cli_arguments(parser)
+    parser.add_argument("--targets", metavar="FILE",
+                        help="targets file: simulate every entry with its runtime; needs --output, which receives "
+                             "one folder per entry (report.json, report.md) and index.json")
     parser.add_argument("--list-runtimes", action="store_true",
                         help="list the runtime profiles with what each was calibrated on, and exit")
     parser.add_argument("--json", action="store_true",
@@ -38,6 +43,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if not args.model:
         raise EdgeoptError("simulate needs --model", "e.g. --model q/model.tflite --target NUCLEO-L4R5ZI")
     o = SPEC.values_from_cli(args)
+    if args.targets:
+        if not args.output or args.target is not UNSET:
+            raise EdgeoptError("--targets simulates the devices the file names into --output",
+                               "pass --output DIR, and no --target")
+        args.quiet_result = False
+        return simulate_all(args.model, Path(args.targets), args.output, simulate, render_markdown)
     if args.output:
         with atomic_dir(Path(args.output)) as out:
             report = simulate(args.model, o["target"], o["runtime"], artifacts_dir=out)

@@ -12,6 +12,8 @@ SPEC = StageSpec(
               "(e.g. cortex-m55+ethos-u55-128)", metavar="TARGET", pipeline=None),
         Param("runtime", str, DEFAULT_RUNTIME, "runtime profile, family@version or family (its newest version); "
               "`edgeopt simulate --list-runtimes` lists them", metavar="RUNTIME", pipeline=None),
+        Param("targets", str, "", "targets YAML text: simulate every entry with its runtime, one report each "
+              "(`edgeopt simulate --targets FILE`)", pipeline=None, cli=False),
     ),
     metrics=(
         MetricSpec("latency_ms", "ms", "lower", "predicted time per inference"),

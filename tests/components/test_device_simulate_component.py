@@ -39,6 +39,7 @@ def test_component_writes_metrics_and_markdown(tmp_path, dense_int8):
     report, report_md = _artifact(tmp_path / "metrics.json", dsl.Metrics), _artifact(tmp_path / "report.md", dsl.Markdown)
     device_simulate.python_func(model=_artifact(dense_int8, dsl.Model), report=report, report_md=report_md,
                                 report_json=_artifact(tmp_path / "report.json"), npu_model=_artifact(tmp_path / "npu"),
+                                reports=_artifact(tmp_path / "reports"),
                                 target="cortex-m4f@120mhz", runtime="tflm-cmsis-nn")
     saved = json.loads((tmp_path / "report.json").read_text())
     assert json.loads((tmp_path / "metrics.json").read_text()) == saved
@@ -61,6 +62,7 @@ def test_component_reads_a_bundle_for_a_board(tmp_path, dense_int8):
     device_simulate.python_func(model=_artifact(bundle, dsl.Model), report=report,
                                 report_md=_artifact(tmp_path / "report.md", dsl.Markdown),
                                 report_json=_artifact(tmp_path / "full.json"), npu_model=_artifact(tmp_path / "npu"),
+                                reports=_artifact(tmp_path / "reports"),
                                 target="NUCLEO-L4R5ZI", runtime="x-cube-ai")
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["target"] == "NUCLEO-L4R5ZI" and saved["runtime"] == "x-cube-ai@10.2"

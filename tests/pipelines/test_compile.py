@@ -87,7 +87,8 @@ def test_tasks_need_only_what_their_image_holds(package):
         assert "python3 -m kfp.dsl.executor_main" in command and "pip install" not in command, name
         source = executor["container"]["command"][-1]
         stage = name.removeprefix("exec-")
-        package_name = "validate_targets" if stage == "is-blessed" else stage.replace("-", "_")
+        package_name = {"is-blessed": "validate_targets", "registry-baseline": "promote"}.get(
+            stage, stage.replace("-", "_"))
         imported = {line.split()[1].split(".")[1] for line in source.splitlines()
                     if line.strip().startswith("from edgeopt.") and line.split()[1].count(".") >= 1}
         assert imported <= {package_name, "common"}, (name, imported)
