@@ -55,7 +55,8 @@ STAGES: tuple[Stage, ...] = (
           ("simulate",), summary_output="report", memory="1Gi", memory_limit="2Gi"),
     Stage("validate-targets", "validate_targets", "validate", "check metrics against a targets file", (),
           cacheable=False),  # it may read the baseline from the registry
-    Stage("promote", "promote", "promote", "push a passing model to the registry", ("s3",), cacheable=False),
+    Stage("promote", "promote", "promote", "push a passing model to the registry (folder, s3:// or MLflow)",
+          ("s3", "mlflow"), cacheable=False),
 )
 NAMES = tuple(s.name for s in STAGES)
 

@@ -29,6 +29,7 @@ STACKS = {
     "convert": (["tf2onnx", "onnx", "onnxruntime", "onnx-ir", "openvino"], ["base", "tf"]),
     "simulate": (["tflite-micro", "ethos-u-vela"], ["base"]),
     "s3": (["boto3"], ["base"]),
+    "mlflow": (["mlflow-skinny"], ["base", "s3"]),
 }
 # the installer's own tools: the image's venv brings them, and TensorFlow's dependency on setuptools
 # is met by it

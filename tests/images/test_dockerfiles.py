@@ -99,7 +99,7 @@ def test_stack_requirements_are_pinned_and_follow_the_lock():
             name, version = line.split("==")
             lock[_canon(name.split("[")[0])] = version
     top = {"tf": ["tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "h5py"],
-           "convert": ["tf2onnx", "onnx", "onnxruntime", "onnx-ir", "openvino"], "simulate": ["tflite-micro", "ethos-u-vela"], "s3": ["boto3"],
+           "convert": ["tf2onnx", "onnx", "onnxruntime", "onnx-ir", "openvino"], "simulate": ["tflite-micro", "ethos-u-vela"], "s3": ["boto3"], "mlflow": ["mlflow-skinny"],
            "base": ["numpy", "pyyaml"]}
     for path in (REPO / "images" / "requirements").glob("*.txt"):
         pins = {}
