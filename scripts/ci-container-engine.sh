@@ -11,7 +11,7 @@
 # Why each setting: podman's default runtime crun refuses hybrid cgroup layouts (runc works); root
 # here cannot raise rlimits above podman's defaults; package downloads inside builds need the host
 # CA bundle, which podman copies into each container at run time and never into image layers;
-# podman 4.3's auto-remove is worked around in components/docker_runner.py, not here.
+# podman 4.3's auto-remove is worked around in components/edgeopt/containers/docker_runner.py, not here.
 set -euo pipefail
 
 SOCKET=${EDGEOPT_PODMAN_SOCKET:-/tmp/podman.sock}

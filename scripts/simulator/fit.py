@@ -22,7 +22,7 @@ import model  # noqa: E402
 import report  # noqa: E402
 from energy import energy_model  # noqa: E402
 
-PACKAGE = data.REPO / "components" / "device_simulate"
+PACKAGE = data.REPO / "components" / "edgeopt" / "device_simulate"
 CALIBRATION_FILE = PACKAGE / "calibration.yaml"
 REPORT_FILE = PACKAGE / "CALIBRATION.md"
 HEADER = "# Written by scripts/simulator/fit.py from the shared MLPerf Tiny data; do not edit by hand.\n"

@@ -10,10 +10,10 @@ import yaml
 
 from edgeopt.cli import main
 from edgeopt.common.errors import EdgeoptError
-from edgeopt.compile_cli import compile_package, load_package
-from edgeopt.images import IMAGE_TAG, STAGES, default_tag, image_for, image_ref
+from edgeopt.cluster.compile import compile_package, load_package
+from edgeopt.containers.images import IMAGE_TAG, STAGES, default_tag, image_for, image_ref
 from edgeopt.pipelines.cluster import S3_SECRET_KEYS
-from edgeopt.submit import parse_params
+from edgeopt.cluster.submit import parse_params
 
 
 def images_of(spec: dict) -> dict[str, str]:
@@ -58,14 +58,14 @@ def test_default_prefix_matches_the_components(default_package):
         assert images_of(spec)[f"exec-{stage}"] == image_for(stage)
 
 
-def test_s3_secret_reaches_only_ingest_and_promote(tmp_path):
+def test_s3_secret_reaches_only_the_tasks_that_use_s3(tmp_path):
     path = compile_package("edge-optimize", tmp_path / "s.yaml", s3_secret="my-s3")
     text = path.read_text()
     assert "&id" not in text and "*id" not in text  # plain YAML, no anchors
     _, platform = load_package(path)
     executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     with_secret = {name: ex for name, ex in executors.items() if "secretAsEnv" in ex}
-    assert set(with_secret) == {"exec-ingest", "exec-promote"}
+    assert set(with_secret) == {"exec-ingest", "exec-registry-baseline", "exec-promote"}  # the S3 readers and writers
     for ex in with_secret.values():
         (entry,) = ex["secretAsEnv"]
         assert entry["secretName"] == "my-s3"
@@ -139,7 +139,7 @@ class FakeKfp:
 
 @pytest.fixture
 def kfp_api(monkeypatch):
-    monkeypatch.setattr("edgeopt.submit.POLL_S", 0.05)
+    monkeypatch.setattr("edgeopt.cluster.submit.POLL_S", 0.05)
     monkeypatch.delenv("KF_PIPELINES_UI_ENDPOINT", raising=False)
     servers = []
 

@@ -11,14 +11,14 @@ import os
 
 import pytest
 
-from edgeopt.images import STAGES
+from edgeopt.containers.images import STAGES
 
 REPORT: list[str] = []  # lines for the end of the run (wall times), filled by the tests
 
 
 @pytest.fixture(scope="session")
 def engine():
-    from edgeopt.engine import connect, engine_available
+    from edgeopt.containers.engine import connect, engine_available
 
     reason = engine_available()
     if reason:
@@ -33,8 +33,8 @@ def engine():
 @pytest.fixture(scope="session")
 def stage_images(engine) -> dict[str, str]:
     """{stage: image reference}, built from this checkout (base first)."""
-    from edgeopt.images import default_tag, image_ref
-    from edgeopt.images_cli import PYTHON_IMAGE, PYTHON_IMAGE_ENV, build
+    from edgeopt.containers.images import default_tag, image_ref
+    from edgeopt.containers.cli import PYTHON_IMAGE, PYTHON_IMAGE_ENV, build
 
     if os.environ.get("EDGEOPT_SKIP_IMAGE_BUILD") != "1":
         args = argparse.Namespace(prefix="localhost", push=False, stage=None, no_cache=False, context=None,

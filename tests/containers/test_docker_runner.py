@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from kfp import dsl, local
 
-from edgeopt.images import image_for
+from edgeopt.containers.images import image_for
 
 pytestmark = pytest.mark.container
 
@@ -40,7 +40,7 @@ def reads_and_writes(source: str, registry: str, copy: dsl.Output[dsl.Artifact])
 
 @pytest.fixture
 def docker_local(engine, stage_images, tmp_path):
-    from edgeopt.docker_runner import docker_runner
+    from edgeopt.containers.docker_runner import docker_runner
 
     root = tmp_path / "pipeline-root"
     root.mkdir()
@@ -79,8 +79,8 @@ def test_local_paths_are_mounted_and_tasks_run_unprivileged(docker_local, tmp_pa
 
 
 def test_runner_refuses_without_engine(monkeypatch):
-    from edgeopt.docker_runner import docker_runner
-    from edgeopt.engine import EngineUnavailable
+    from edgeopt.containers.docker_runner import docker_runner
+    from edgeopt.containers.engine import EngineUnavailable
 
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/engine.sock")
     with pytest.raises(EngineUnavailable, match="no container engine is reachable"):
@@ -89,7 +89,7 @@ def test_runner_refuses_without_engine(monkeypatch):
 
 def test_runner_names_missing_images(engine, stage_images):
     from edgeopt.common.errors import EdgeoptError
-    from edgeopt.docker_runner import check_images
+    from edgeopt.containers.docker_runner import check_images
 
     check_images(engine)  # all there
     engine.images.get(stage_images["promote"]).tag("localhost/edgeopt-promote", "keep-for-test")

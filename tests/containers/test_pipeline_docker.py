@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeopt.pipeline_cli import DEMO_TARGETS
+from edgeopt.local.commands import DEMO_TARGETS
 
 pytestmark = pytest.mark.container
 

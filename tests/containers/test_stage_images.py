@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from edgeopt.images import STAGES
+from edgeopt.containers.images import STAGES
 
 pytestmark = pytest.mark.container
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from edgeopt.images import SHARED, STAGES, image_ref, parent_of
-from edgeopt.images_cli import BASE, PYTHON_IMAGE, dockerfile
+from edgeopt.containers.images import SHARED, STAGES, image_ref, parent_of
+from edgeopt.containers.cli import BASE, PYTHON_IMAGE, dockerfile
 from edgeopt.stages import stage as stage_entry
 
 REPO = Path(__file__).resolve().parents[2]
@@ -122,8 +122,8 @@ def test_build_context_holds_only_what_the_images_copy():
     patterns = [ln for ln in (REPO / ".dockerignore").read_text().splitlines() if ln and not ln.startswith("#")]
     kept = exclude_paths(str(REPO), patterns)
     tops = {p.split("/")[0] for p in kept}
-    assert tops <= {"components", "pipelines", "images", "pyproject.toml", "README.md", ".dockerignore"}, tops
+    assert tops <= {"components", "images", "pyproject.toml", "README.md", ".dockerignore"}, tops
     assert all(p.startswith("images/requirements") for p in kept if p.startswith("images/"))
-    assert "pyproject.toml" in kept and "components/cli.py" in kept
+    assert "pyproject.toml" in kept and "components/edgeopt/cli.py" in kept
     assert "images/requirements/tf.txt" in kept
     assert not any("__pycache__" in p or p.startswith((".venv", ".git")) for p in kept)

@@ -81,7 +81,7 @@ def test_target_configmap_holds_valid_targets_files():
 
 
 def test_demo_targets_in_the_cluster_are_the_local_demo_targets():
-    from edgeopt.pipeline_cli import DEMO_TARGETS
+    from edgeopt.local.commands import DEMO_TARGETS
 
     ours = yaml.safe_load((MANIFESTS / "base/targets/cortex-m4f-80mhz.yaml").read_text())
     assert ours == yaml.safe_load(DEMO_TARGETS)
@@ -92,7 +92,7 @@ def test_secret_is_a_template_and_renders_to_a_valid_secret():
     doc = yaml.safe_load(text)
     values = doc["stringData"]
     assert all(re.fullmatch(r"\$\{\w+\}", v) for v in values.values()), "only placeholders in the repository"
-    from edgeopt.compile_cli import S3_SECRET, S3_SECRET_KEYS
+    from edgeopt.cluster.compile import S3_SECRET, S3_SECRET_KEYS
 
     assert doc["metadata"]["name"] == S3_SECRET
     assert set(values) == set(S3_SECRET_KEYS)  # exactly the keys the compiled pipeline maps to env

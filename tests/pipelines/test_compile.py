@@ -5,7 +5,7 @@ S3 tasks, non-root pods, promotion gated on the verdict."""
 import pytest
 import yaml
 
-from edgeopt.images import image_for
+from edgeopt.containers.images import image_for
 from edgeopt.pipelines.edge_optimize import COMPILED, compile_pipeline
 from edgeopt.stages import STAGES
 

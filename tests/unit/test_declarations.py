@@ -12,7 +12,7 @@ from edgeopt.common.spec import UNSET
 from edgeopt.stages import STAGES, reference_markdown
 
 REPO = Path(__file__).resolve().parents[2]
-DECLARED = [s for s in STAGES if (REPO / "components" / s.package / "spec.py").is_file()]
+DECLARED = [s for s in STAGES if (REPO / "components" / "edgeopt" / s.package / "spec.py").is_file()]
 PARAMETER_TYPES = {bool, int, float, str, list}
 
 

@@ -1,0 +1,1 @@
+"""A Kubeflow Pipelines cluster: `edgeopt compile` and `edgeopt submit`."""
