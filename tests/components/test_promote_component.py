@@ -85,7 +85,8 @@ def test_compiles(tmp_path):
     path = tmp_path / "promote.yaml"
     compiler.Compiler().compile(promote, str(path))
     spec = yaml.safe_load(path.read_text())["components"]["comp-promote"]
-    assert set(spec["inputDefinitions"]["artifacts"]) == {"model", "verdict", "report"}
+    assert set(spec["inputDefinitions"]["artifacts"]) == {"model", "verdict", "report", "c_array"}
+    assert spec["inputDefinitions"]["artifacts"]["c_array"].get("isOptional") is True
     assert set(spec["inputDefinitions"]["parameters"]) == {"registry", "model_name", "allow_duplicate"}
     assert spec["inputDefinitions"]["parameters"]["allow_duplicate"]["defaultValue"] is False
     assert set(spec["outputDefinitions"]["artifacts"]) == {"entry"}

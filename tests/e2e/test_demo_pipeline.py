@@ -32,6 +32,7 @@ def test_demo_runs_every_stage_and_promotes(tmp_path):
     entry = Path(summary["promoted"])
     assert entry.is_dir() and (entry / "metadata.json").is_file() and (entry / "verdict.json").is_file()
     assert entry.parent.name == "digits-cnn" and entry.name == "v1"
+    assert (entry / "c_array" / "model_data.cc").is_file()  # the microcontroller deliverable beside the .tflite
 
 
 def test_rejected_model_is_not_promoted(tmp_path, digits_model_file, digits_npz):

@@ -429,3 +429,19 @@ def test_s3_partial_credentials_are_not_echoed(s3: S3Env, bundle, passed, monkey
         promote(bundle, passed, f"s3://{s3.bucket}/reg", "m")
     assert "AWS_SECRET_ACCESS_KEY" in err.value.hint
     assert "testing-key-id" not in str(err.value)
+
+
+def test_the_c_array_goes_into_the_entry_beside_the_model(tmp_path, bundle, passed):
+    c_array = tmp_path / "c_array"
+    c_array.mkdir()
+    (c_array / "model_data.cc").write_text("const unsigned char g_model[] = {0x1c};\n")
+    (c_array / "model_data.h").write_text("extern const unsigned char g_model[];\n")
+    result = promote(bundle, passed, str(tmp_path / "registry"), "digits-cnn", deliverables={"c_array": c_array})
+    entry = Path(result["uri"])
+    assert (entry / "c_array" / "model_data.cc").read_text() == (c_array / "model_data.cc").read_text()
+    assert "c_array/model_data.h" in result["files"] and "c_array/model_data.h" in json.loads(
+        (entry / "metadata.json").read_text())["sha256"]
+    (c_array / "link.h").symlink_to(c_array / "model_data.h")
+    with pytest.raises(EdgeoptError, match="symbolic link"):
+        promote(bundle, passed, str(tmp_path / "other"), "digits-cnn", deliverables={"c_array": c_array})
+    assert not (tmp_path / "other" / "digits-cnn").exists() or not any((tmp_path / "other" / "digits-cnn").iterdir())

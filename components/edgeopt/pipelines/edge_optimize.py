@@ -125,7 +125,8 @@ def pipeline(options: ClusterOptions = ClusterOptions()):
         with dsl.If(blessed.output == True, name="verdict-passed"):  # noqa: E712 (KFP condition)
             configure(promote(model=quantized.outputs["quantized_model"], verdict=verdict.outputs["verdict"],
                               report=verdict.outputs["report"], registry=registry, model_name=model_name,
-                              allow_duplicate=allow_duplicate), "promote", options, "promote to the registry")
+                              allow_duplicate=allow_duplicate, c_array=converted.outputs["c_array"]),
+                      "promote", options, "promote to the registry")
 
     # the run form's parameter descriptions, in the declarations' words
     edge_optimize.__doc__ = pipeline_docstring(DESCRIPTION, (DISTILL, PRUNE, QUANTIZE, CONVERT), PIPELINE_ONLY)

@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "PASSWORD or MLFLOW_TRACKING_TOKEN)")
     parser.add_argument("--name", required=True, help="model name in the registry, e.g. digits-cnn")
     parser.add_argument("--force", action="store_true", help="promote even though the verdict failed")
+    parser.add_argument("--c-array", metavar="BUNDLE",
+                        help="convert's c_array bundle (model_data.cc/.h), published in the entry's c_array/")
     parser.add_argument("--allow-duplicate", action="store_true",
                         help="publish a new version even when the latest one holds the same model and verdict")
     parser.add_argument("--output", help="directory that receives metrics.json describing the entry")
@@ -40,7 +42,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     and return {uri, version, name, files, reused[, duplicate_of]}."""
     with _prepared_output(Path(args.output) if args.output else None) as pending:
         result = promote(args.model, args.verdict, args.registry, args.name, report_path=args.report,
-                         force=args.force, allow_duplicate=args.allow_duplicate)
+                         force=args.force, allow_duplicate=args.allow_duplicate,
+                         deliverables={"c_array": args.c_array} if args.c_array else None)
         if pending is not None:
             write_metrics(pending, result)
             os.replace(pending, pending.parent / METRICS_FILE)

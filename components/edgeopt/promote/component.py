@@ -9,7 +9,8 @@ from edgeopt.containers.images import image_for
 
 @dsl.component(base_image=image_for("promote"), install_kfp_package=False)
 def promote(model: Input[Model], verdict: Input[Artifact], report: Input[Markdown], registry: str,
-            model_name: str, entry: Output[Artifact], allow_duplicate: bool = False):
+            model_name: str, entry: Output[Artifact], allow_duplicate: bool = False,
+            c_array: Input[Model] = None):
     """Publish `model` with its verdict and report as the next version of `model_name`.
 
     registry: a folder path, s3://bucket/prefix or mlflow+http://HOST:PORT (credentials and the
@@ -17,6 +18,8 @@ def promote(model: Input[Model], verdict: Input[Artifact], report: Input[Markdow
     verdict it is reused (no new version) unless `allow_duplicate`. Output `entry`: a JSON file
     {uri, version, name, files, reused[, duplicate_of]}; uri, version, name and reused also in its
     metadata. The output file is written once before publishing, so that it cannot fail after.
+    c_array: convert's C array bundle (model_data.cc/.h), published in the entry's c_array/ beside
+    the .tflite: the microcontroller deliverable.
     """
     import json
     from pathlib import Path
@@ -28,8 +31,11 @@ def promote(model: Input[Model], verdict: Input[Artifact], report: Input[Markdow
     pending = out.with_name(f".{out.name}.pending")
     pending.write_text("{}\n")
     try:
+        extra = {}
+        if c_array is not None and (Path(c_array.path) / "model.json").is_file():  # not a skipped format
+            extra["c_array"] = c_array.path
         result = publish(model.path, verdict.path, registry, model_name, report_path=report.path,
-                         allow_duplicate=allow_duplicate)
+                         allow_duplicate=allow_duplicate, deliverables=extra)
         pending.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
         pending.replace(out)
     except BaseException:

@@ -53,14 +53,15 @@ log = logging.getLogger(__name__)
 
 def promote(model_dir: str | Path, verdict_path: str | Path, registry: str | Path | Registry, name: str,
             report_path: str | Path | None = None, force: bool = False,
-            allow_duplicate: bool = False) -> dict[str, Any]:
+            allow_duplicate: bool = False, deliverables: dict[str, str | Path] | None = None) -> dict[str, Any]:
     """Publish the bundle `model_dir` as the next version of `name` in `registry`.
 
     `verdict_path` is `verdict.json` or the folder validate-targets wrote it to. The report is
     `report_path`, else the `report.md` beside the verdict, else rendered from the verdict. A
     failed verdict is refused unless `force` (the entry then records `forced: true`). When the
     latest entry holds the same model files and verdict, it is returned instead of a new version,
-    unless `allow_duplicate`.
+    unless `allow_duplicate`. `deliverables` (entry folder name -> a bundle folder) go into the entry
+    beside the model, e.g. {"c_array": convert's C array bundle}: what a firmware build takes.
     Returns {"uri", "version", "name", "files", "reused"} (files: the entry's relative paths),
     plus "duplicate_of" (the version) when an existing entry was reused.
     """
@@ -80,6 +81,9 @@ def promote(model_dir: str | Path, verdict_path: str | Path, registry: str | Pat
                                "anyway; the entry then records that it was forced")
         log.warning("promoting %s although its verdict failed (forced)", name)
     contents: Contents = {f"model/{rel}": path for rel, path in model_files.items()}
+    for folder, source in (deliverables or {}).items():
+        check_name(folder)
+        contents.update({f"{folder}/{rel}": path for rel, path in _bundle_files(Path(source))})
     contents[VERDICT_FILE] = verdict_bytes
     contents[REPORT_FILE] = _report(verdict_file, report_path, verdict)
     digests = {rel: _sha256(src) for rel, src in contents.items()}
