@@ -8,7 +8,10 @@ def lambda_model(marker: Path):
     such a file unsafely runs it); the file is removed after the build, which ran the code once."""
     from edgeopt.common.tfenv import keras
 
-    code = eval(f"lambda t: (__import__('pathlib').Path({str(marker)!r}).write_text('ran'), t)[1]")
+    # the path travels as a default argument: Keras stores a Lambda's bytecode with its defaults
+    def code(t, path=str(marker)):
+        return (__import__("pathlib").Path(path).write_text("ran"), t)[1]
+
     model = keras.Sequential([keras.layers.Input((8, 8, 1)), keras.layers.Lambda(code), keras.layers.Flatten(),
                               keras.layers.Dense(10, activation="softmax")])
     marker.unlink(missing_ok=True)
