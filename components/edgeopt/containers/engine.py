@@ -2,7 +2,7 @@
 
 import os
 
-from edgeopt.common.errors import EdgeoptError
+from edgeopt.common.errors import EdgeoptError, first_line
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 # One API call hung once against podman; every client gets a timeout. Image builds and task log
@@ -34,7 +34,7 @@ def connect(timeout: float | None = API_TIMEOUT_S):
         client.ping()
     except Exception as exc:  # DockerException, requests' ConnectionError, PermissionError, ...
         raise EngineUnavailable(f"no container engine is reachable at {engine_address()}: "
-                                f"{_first_line(exc)}", ENGINE_HINT) from exc
+                                f"{first_line(exc)}", ENGINE_HINT) from exc
     return client
 
 
@@ -54,7 +54,3 @@ def engine_name(client) -> str:
     product = "podman" if any("podman" in n.lower() for n in names) else "Docker"
     return f"{product} {info.get('Version', '?')}"
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]

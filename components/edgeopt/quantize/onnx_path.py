@@ -39,7 +39,7 @@ import numpy as np
 
 from edgeopt.common.bundle import METADATA_FILE, ModelInfo, parent_ref, read_bundle, write_bundle
 from edgeopt.common.datasets import Dataset, check_input_shape
-from edgeopt.common.errors import EdgeoptError
+from edgeopt.common.errors import EdgeoptError, first_line
 from edgeopt.common.evaluate import quality
 from edgeopt.common.fsutil import atomic_dir
 from edgeopt.common.metrics import write_metrics
@@ -211,7 +211,7 @@ def _quantize_file(source: Path, work: Path, target: Path, method: str, calibrat
     except EdgeoptError:
         raise
     except Exception as exc:  # ORT's tools raise many types (ValueError, AssertionError, RuntimeError...)
-        raise EdgeoptError(f"ONNX Runtime cannot {method}-quantize the model: {_first_line(exc)}",
+        raise EdgeoptError(f"ONNX Runtime cannot {method}-quantize the model: {first_line(exc)}",
                            _fallback_hint(method)) from exc
     model = onnx.load(str(target))
     details["quantized_ops"] = dict(sorted(Counter(
@@ -231,7 +231,7 @@ def _pre_process(source: Path, prepared: Path) -> tuple[Path, bool]:
         return prepared, True
     except Exception as exc:  # noqa: BLE001 - symbolic shape inference raises anything on exotic graphs
         logging.getLogger(__name__).warning("quant_pre_process failed (%s); quantizing the model as it is",
-                                            _first_line(exc))
+                                            first_line(exc))
         return source, False
 
 
@@ -374,7 +374,7 @@ def _matmul_nbits_quantizer():
     try:
         from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
     except ImportError as exc:
-        raise EdgeoptError(f"ONNX Runtime's int4 quantizer cannot be imported: {_first_line(exc)}",
+        raise EdgeoptError(f"ONNX Runtime's int4 quantizer cannot be imported: {first_line(exc)}",
                            "install onnx-ir (pip install onnx-ir), which it needs") from exc
     finally:
         root.handlers[:] = handlers
@@ -441,7 +441,3 @@ def _fallback_hint(method: str) -> str:
     others = [m for m in METHODS if m != method]
     return f"try another method ({', '.join(others)}), or check the model runs in ONNX Runtime"
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from edgeopt.common.datasets import Dataset
-from edgeopt.common.errors import EdgeoptError
+from edgeopt.common.errors import EdgeoptError, first_line
 from edgeopt.common.evaluate import accuracy, parity
 from edgeopt.common.keras_io import load_keras
 from edgeopt.common.runtimes import predict_tflite
@@ -42,7 +42,7 @@ def qat_flatbuffer(keras_model: Any, data: Dataset, calibration: np.ndarray, epo
     try:
         wrapped = tfmot.quantization.keras.quantize_model(keras_model)
     except Exception as exc:  # tfmot raises ValueError/RuntimeError naming the layer
-        raise EdgeoptError(f"tfmot cannot prepare the model for quantization-aware training: {_first_line(exc)}",
+        raise EdgeoptError(f"tfmot cannot prepare the model for quantization-aware training: {first_line(exc)}",
                            "annotate or replace that layer (tfmot supports built-in Conv, Dense, BatchNorm, "
                            "pooling and activation layers of Sequential/functional tf_keras models), or use "
                            "--method int8 (post-training)") from exc
@@ -63,10 +63,6 @@ def qat_flatbuffer(keras_model: Any, data: Dataset, calibration: np.ndarray, epo
     flatbuffer = convert(converter, "qat")
     return flatbuffer, {"qat_epochs": epochs, "qat_train_samples": int(len(data.x_train)), "qat_labels": source}
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]
 
 
 def build(job: Job) -> Built:
