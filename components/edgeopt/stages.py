@@ -69,6 +69,11 @@ def stage(name: str) -> Stage:
     raise KeyError(f"unknown stage {name!r}; stages are {', '.join(NAMES)}")
 
 
+def option_specs() -> tuple:
+    """The declarations of the stages whose options the pipeline and `edgeopt run` take, in order."""
+    return tuple(stage(name).module("spec").SPEC for name in ("distill", "prune", "quantize", "convert"))
+
+
 def reference_markdown() -> str:
     """docs/STAGES.md: every declared stage's options and metrics, as the declarations state them."""
     parts = ["# Stage options and metrics",

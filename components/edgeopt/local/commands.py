@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeopt.common.errors import EdgeoptError
+from edgeopt.stages import option_specs
 
 DEMO_TARGETS = """\
 # Built-in demo targets: Cortex-M4F at 80 MHz, latency < 50 ms, flash + RAM < 300 KB,
@@ -47,23 +48,13 @@ SHORT_FLAGS = {"distill_enabled": "distill", "prune_enabled": "prune", "target_s
                "trust_model": "trust_model"}
 
 
-def stage_specs() -> tuple:
-    """The declarations of the stages whose options the pipeline takes."""
-    from edgeopt.convert.spec import SPEC as CONVERT
-    from edgeopt.distill.spec import SPEC as DISTILL
-    from edgeopt.prune.spec import SPEC as PRUNE
-    from edgeopt.quantize.spec import SPEC as QUANTIZE
-
-    return DISTILL, PRUNE, QUANTIZE, CONVERT
-
-
 def add_stage_options(parser: argparse.ArgumentParser) -> None:
     """One `--<pipeline parameter>` flag for every stage option the pipeline takes, from the declarations
     (defaults stay the declaration's: a flag not given is not passed)."""
     from edgeopt.common.spec import UNSET
 
     seen = set(SHORT_FLAGS)
-    for spec in stage_specs():
+    for spec in option_specs():
         for name, pipeline in spec.pipeline_names().items():
             if pipeline in seen:
                 continue
@@ -127,7 +118,7 @@ def pipeline_params(args: argparse.Namespace) -> dict[str, Any]:
 
     out = Path(args.output)
     given = {}
-    for spec in stage_specs():
+    for spec in option_specs():
         for name, pipeline in spec.pipeline_names().items():
             value = getattr(args, pipeline, UNSET)
             if pipeline not in SHORT_FLAGS and value not in (UNSET, None):  # checked by the preflight, as the stage would

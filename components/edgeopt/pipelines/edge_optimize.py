@@ -27,6 +27,7 @@ from edgeopt.prune.component import prune
 from edgeopt.prune.spec import SPEC as PRUNE
 from edgeopt.quantize.component import quantize
 from edgeopt.quantize.spec import SPEC as QUANTIZE
+from edgeopt.stages import option_specs
 from edgeopt.validate_targets.component import is_blessed, validate_targets
 
 COMPILED = Path(__file__).resolve().parents[3] / "pipelines" / "edge_optimize.yaml"  # committed beside the sources
@@ -129,7 +130,7 @@ def pipeline(options: ClusterOptions = ClusterOptions()):
                       "promote", options, "promote to the registry")
 
     # the run form's parameter descriptions, in the declarations' words
-    edge_optimize.__doc__ = pipeline_docstring(DESCRIPTION, (DISTILL, PRUNE, QUANTIZE, CONVERT), PIPELINE_ONLY)
+    edge_optimize.__doc__ = pipeline_docstring(DESCRIPTION, option_specs(), PIPELINE_ONLY)
     return dsl.pipeline(name="edge-optimize", description=DESCRIPTION)(edge_optimize)
 
 
