@@ -62,8 +62,10 @@ def open_float_source(bundle_dir: Path | str, stage: str) -> FloatSource:
     if not info.input_shape:
         raise EdgeoptError(f"{bundle_dir}/{METADATA_FILE} does not record the model's input shape",
                            "re-create the bundle with `edgeopt ingest`")
-    check_loadable(path)
-    return FloatSource(info, path, load_keras(path) if info.format == "keras" else None)
+    if info.format == "keras":
+        return FloatSource(info, path, load_keras(path))  # load_keras checks the file first
+    check_loadable(path)  # a SavedModel: only when trusted
+    return FloatSource(info, path)
 
 
 def bundle_from_path(path: Path | str, tmpdir: Path | str) -> Path:
