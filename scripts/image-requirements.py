@@ -30,6 +30,7 @@ STACKS = {
     "simulate": (["tflite-micro", "ethos-u-vela"], ["base"]),
     "s3": (["boto3"], ["base"]),
     "mlflow": (["mlflow-skinny"], ["base", "s3"]),
+    "report": (["matplotlib"], ["base"]),
 }
 # the installer's own tools: the image's venv brings them, and TensorFlow's dependency on setuptools
 # is met by it
