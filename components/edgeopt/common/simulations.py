@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from edgeopt.common.errors import EdgeoptError
 from edgeopt.common.fsutil import atomic_dir
 from edgeopt.common.targets import load_targets
 
@@ -47,3 +48,16 @@ def simulate_all(model: str | Path, targets: str | Path, out_dir: str | Path, si
         index = {"model": str(model), "targets": spec.source, "reports": reports}
         (scratch / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n")
     return index
+
+
+def read_reports(folder: str | Path) -> list[dict[str, Any]]:
+    """The reports in a folder `simulate_all` wrote, in the index's order, or the one `report.json` of
+    a single simulation; EdgeoptError when the folder holds neither."""
+    folder = Path(folder)
+    if (folder / INDEX_FILE).is_file():
+        index = json.loads((folder / INDEX_FILE).read_text())
+        return [json.loads((folder / entry["dir"] / REPORT_FILE).read_text()) for entry in index["reports"]]
+    if (folder / REPORT_FILE).is_file():
+        return [json.loads((folder / REPORT_FILE).read_text())]
+    raise EdgeoptError(f"{folder} holds no simulation report ({INDEX_FILE} or {REPORT_FILE})",
+                       "pass the reports folder device-simulate wrote")

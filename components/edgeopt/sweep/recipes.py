@@ -1,0 +1,178 @@
+"""Compression recipes: what one sweep candidate does to the model before it is simulated and gated.
+
+A recipe (a YAML/JSON mapping, in a recipes file or the `edge-sweep` pipeline's `recipes` list)::
+
+    name: half-width, 50 % channels     # optional; a label is made from the sections otherwise
+    distill: {width: 0.5}               # or a number (the width), or none: no distillation
+    prune: {method: structured, ratio: 0.5}   # or a method name, or none: no pruning
+    quantize: {method: int8}            # or a method name; default int8
+
+Each section takes the options of its stage by the stage's own names (`docs/STAGES.md`: distill's
+width, temperature, epochs...; prune's method, ratio, target_sparsity, rank_ratio...; quantize's
+method, per_channel, float_layers...). `recipe_defaults`, a mapping of the same sections, sets an
+option for every recipe that has the section (e.g. `{prune: {epochs: 4}}`); a recipe's own value
+wins. A recipes file is a list of recipes, or `{recipes: [...], defaults: {...}}`.
+
+`plan` checks every recipe against the stage declarations and each method's option checks, then
+returns one flat mapping per recipe keyed by pipeline parameter names (`distill_width`,
+`prune_method`, `target_sparsity`, `quantize_method`, ...), every key present, plus `candidate`
+(c0, c1, ...) and `label`: what the pipeline's ParallelFor hands to each candidate's tasks.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from edgeopt.common.errors import EdgeoptError
+from edgeopt.distill.spec import SPEC as DISTILL
+from edgeopt.prune.core import check_options as check_prune
+from edgeopt.prune.spec import SPEC as PRUNE
+from edgeopt.quantize.core import check_options as check_quantize
+from edgeopt.quantize.spec import SPEC as QUANTIZE
+
+SECTIONS = {"distill": DISTILL, "prune": PRUNE, "quantize": QUANTIZE}
+SHORTHAND = {"distill": "width", "prune": "method", "quantize": "method"}  # what a bare value sets
+FIXED = ("enabled", "trust_model")  # set by the sweep, not by a recipe
+# the sweep's own defaults where a stage's pipeline default suits one run better than many
+SWEEP_DEFAULTS = {"distill_compare_without_teacher": False, "quantize_latency_runs": 10}
+SIMULATED_BACKEND = "tflite"  # device-simulate reads TFLite flatbuffers
+
+
+def recipe_keys() -> list[str]:
+    """The keys of a planned recipe: `candidate`, `label`, then every stage option by pipeline name."""
+    return ["candidate", "label"] + [pipe for spec in SECTIONS.values() for name, pipe in spec.pipeline_names().items()
+                                     if name != "trust_model"]
+
+
+def plan(recipes: list[Any], defaults: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The checked, flat form of `recipes` (see the module docstring); EdgeoptError naming the recipe
+    and the option for the first problem, and for an empty list or two recipes that are the same."""
+    if not isinstance(recipes, list) or not recipes:
+        raise EdgeoptError("the sweep has no recipes",
+                           "pass a list of recipes (--recipes FILE), or leave it out to have a grid made from the budget")
+    defaults = _sections(defaults or {}, "recipe defaults")
+    planned = [_plan_one(recipe, number, defaults) for number, recipe in enumerate(recipes)]
+    seen: dict[str, int] = {}
+    for number, flat in enumerate(planned):
+        key = json.dumps({k: v for k, v in flat.items() if k not in ("candidate", "label")}, sort_keys=True)
+        if key in seen:
+            raise EdgeoptError(f"recipes {seen[key]} and {number} are the same ({flat['label']})",
+                               "drop one of them: each candidate costs a whole compression run")
+        seen[key] = number
+    return planned
+
+
+def load_recipes(path: Path | str) -> tuple[list[Any], dict[str, Any]]:
+    """(recipes, defaults) from a YAML or JSON recipes file; EdgeoptError for a file that is neither."""
+    path = Path(path)
+    if not path.is_file():
+        raise EdgeoptError(f"recipes file {path} does not exist", "pass a YAML list of recipes (see `edgeopt sweep --help`)")
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise EdgeoptError(f"recipes file {path} is not YAML: {str(exc).splitlines()[0]}",
+                           "write a list of recipes, e.g. `- {distill: 0.5, prune: none, quantize: int8}`") from exc
+    if isinstance(doc, dict) and set(doc) <= {"recipes", "defaults"} and "recipes" in doc:
+        return doc["recipes"], doc.get("defaults") or {}
+    if isinstance(doc, list):
+        return doc, {}
+    raise EdgeoptError(f"recipes file {path} holds {type(doc).__name__}, not a list of recipes",
+                       "write a list, or a mapping with `recipes:` (and optional `defaults:`)")
+
+
+def label(flat: dict[str, Any]) -> str:
+    """A short description of a planned recipe, e.g. `width 0.5 · structured 50% · int8`."""
+    parts = [f"width {flat['distill_width']:g}" if flat["distill_enabled"] else "full width"]
+    if not flat["prune_enabled"]:
+        parts.append("no pruning")
+    else:
+        method = flat["prune_method"]
+        amount = {"magnitude": flat["target_sparsity"], "structured": flat["prune_ratio"],
+                  "lowrank": flat["prune_rank_ratio"] or flat["prune_energy"]}.get(method)
+        parts.append(f"{method} {amount:.0%}" if amount else method)
+    parts.append(flat["quantize_method"])
+    return " · ".join(parts)
+
+
+def _plan_one(recipe: Any, number: int, defaults: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    where = f"recipe {number}"
+    if not isinstance(recipe, dict):
+        raise EdgeoptError(f"{where} is {recipe!r}, not a mapping",
+                           "write e.g. {distill: 0.5, prune: {method: structured, ratio: 0.5}, quantize: int8}")
+    unknown = sorted(set(recipe) - {"name", *SECTIONS})
+    if unknown:
+        raise EdgeoptError(f"{where} has unknown key {', '.join(map(str, unknown))}",
+                           f"a recipe has name, {', '.join(SECTIONS)}")
+    sections = _sections({k: v for k, v in recipe.items() if k != "name"}, where)
+    flat: dict[str, Any] = {}
+    for section, spec in SECTIONS.items():
+        enabled = section in sections if section != "quantize" else True
+        options = {**defaults.get(section, {}), **sections.get(section, {})} if enabled else {}
+        flat.update(_flatten(spec, options, enabled))
+        _check(section, flat, where)
+    flat = {k: flat[k] for k in recipe_keys()[2:]}
+    name = recipe.get("name")
+    if name is not None and not isinstance(name, str):
+        raise EdgeoptError(f"{where}: name must be text, not {name!r}", "write e.g. name: half width")
+    return {"candidate": f"c{number}", "label": name or label(flat), **flat}
+
+
+def _sections(given: dict[str, Any], where: str) -> dict[str, dict[str, Any]]:
+    """{section: {option: value}} from a recipe's (or the defaults') sections, shorthands expanded;
+    a section set to none is left out."""
+    if not isinstance(given, dict):
+        raise EdgeoptError(f"{where} must be a mapping of {', '.join(SECTIONS)}", "write e.g. {prune: {epochs: 4}}")
+    out = {}
+    for section, value in given.items():
+        if section not in SECTIONS:
+            raise EdgeoptError(f"{where} has unknown section {section!r}", f"sections are {', '.join(SECTIONS)}")
+        if _off(value):
+            if section == "quantize":
+                raise EdgeoptError(f"{where}: quantize cannot be none",
+                                   "the simulator runs quantized TFLite models; give a method such as int8")
+            continue
+        if not isinstance(value, dict):
+            value = {SHORTHAND[section]: value}
+        spec = SECTIONS[section]
+        for option in value:
+            if option in FIXED or option not in {p.name for p in spec.params} or spec.param(option).pipeline is None:
+                allowed = [name for name in spec.pipeline_names() if name not in FIXED]
+                raise EdgeoptError(f"{where}: {section} has no recipe option {option!r}",
+                                   f"{section} options are {', '.join(allowed)}")
+        out[section] = dict(value)
+    return out
+
+
+def _off(value: Any) -> bool:
+    """Whether a section's value turns the stage off: none, null, false, off."""
+    return value is None or value is False or (isinstance(value, str) and value.strip().lower() in ("none", "off"))
+
+
+def _flatten(spec, options: dict[str, Any], enabled: bool) -> dict[str, Any]:
+    """The stage's options by pipeline name: the sweep's and the pipeline's defaults, then `options`."""
+    names = spec.pipeline_names()
+    flat = {pipe: SWEEP_DEFAULTS.get(pipe, default) for pipe, default in spec.pipeline_defaults().items()}
+    flat.update({names[option]: value for option, value in options.items()})
+    if "enabled" in names:
+        flat[names["enabled"]] = enabled
+    flat.pop("trust_model", None)
+    return flat
+
+
+def _check(section: str, flat: dict[str, Any], where: str) -> None:
+    spec = SECTIONS[section]
+    options = {name: flat[pipe] for name, pipe in spec.pipeline_names().items() if pipe in flat}
+    try:
+        if section == "distill" and options["enabled"]:
+            spec.check(options)
+        elif section == "prune" and options["enabled"]:
+            check_prune(**options)
+        elif section == "quantize":
+            check_quantize(**options)
+            if options["backend"] != SIMULATED_BACKEND:
+                raise EdgeoptError(f"quantize backend {options['backend']} makes ONNX models, which the device "
+                                   "simulator cannot read", "use backend tflite (the default) in a sweep")
+    except EdgeoptError as exc:
+        raise EdgeoptError(f"{where}: {exc.message}", exc.hint) from exc
