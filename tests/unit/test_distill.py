@@ -205,3 +205,29 @@ def test_cli_distills_a_raw_keras_file(digits_model_file, digits_npz, tmp_path):
     assert (metrics["width"], metrics["temperature"], metrics["alpha"], metrics["epochs"]) == (0.25, 2.0, 0.5, 1)
     info, _ = read_bundle(tmp_path / "o")
     assert info.stage == "distill" and info.parent["stage"] == "user"
+
+
+def test_teacher_outputs_computed_once_give_the_same_student(baseline, tmp_path):
+    """A sweep runs the teacher once: the student trained from its saved logits is the student trained
+    with the teacher in the loop, weight for weight; logits of another dataset are refused."""
+    from edgeopt.common.datasets import Dataset, save_dataset
+    from edgeopt.distill.core import write_teacher_outputs
+
+    bundle, data, base_metrics = baseline
+    saved = write_teacher_outputs(bundle, data, tmp_path / "teacher.npz")
+    assert saved["teacher_accuracy"] == pytest.approx(base_metrics["accuracy"])
+    options = dict(width=0.5, epochs=2, compare_without_teacher=False)
+    direct = distill(bundle, data, tmp_path / "direct", **options)
+    reused = distill(bundle, data, tmp_path / "reused", teacher_outputs=tmp_path / "teacher.npz", **options)
+    assert reused["teacher_accuracy"] == direct["teacher_accuracy"]
+    a = load_keras(tmp_path / "direct" / read_bundle(tmp_path / "direct")[0].file)
+    b = load_keras(tmp_path / "reused" / read_bundle(tmp_path / "reused")[0].file)
+    assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights()))
+
+    fewer = load_dataset(data)
+    half = len(fewer.x_train) // 2
+    save_dataset(tmp_path / "half.npz", Dataset(x_train=fewer.x_train[:half], y_train=fewer.y_train[:half],
+                                                x_test=fewer.x_test, y_test=fewer.y_test))
+    with pytest.raises(EdgeoptError, match="one row of"):
+        distill(bundle, tmp_path / "half.npz", tmp_path / "bad", teacher_outputs=tmp_path / "teacher.npz", **options)
+    assert not (tmp_path / "bad").exists()

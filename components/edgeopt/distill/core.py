@@ -40,12 +40,15 @@ LEARNING_RATE = 3e-3  # Adam; the student starts from fresh weights
 
 
 def distill(teacher_dir: Path | str, data_path: Path | str, out_dir: Path | str,
-            student_dir: Path | str | None = None, **options: Any) -> dict[str, Any]:
+            student_dir: Path | str | None = None, teacher_outputs: Path | str | None = None,
+            **options: Any) -> dict[str, Any]:
     """Distill the Keras teacher of bundle `teacher_dir` into a student trained for `epochs` on the
     dataset `data_path`; write the student bundle and `metrics.json` to `out_dir`; return the metrics.
 
     `options` are the parameters of `edgeopt.distill.spec.SPEC` (checked there; defaults from it).
-    `student_dir`, a Keras bundle, replaces the width-scaled copy of the teacher.
+    `student_dir`, a Keras bundle, replaces the width-scaled copy of the teacher. `teacher_outputs`,
+    the file `write_teacher_outputs` made for this teacher and dataset, saves running the teacher
+    (a sweep computes it once for all its candidates).
 
     `enabled=False` copies the teacher bundle unchanged (metrics `skipped`, `accuracy`, `size_bytes`).
     Training is seeded with `seed` (Python, NumPy and TF global seeds).
@@ -72,8 +75,10 @@ def distill(teacher_dir: Path | str, data_path: Path | str, out_dir: Path | str,
                            f"{teacher.output_shape}",
                            "the student must end, like the teacher, in one softmax or linear output per class")
 
-    teacher_accuracy = accuracy(predict_keras(teacher, data.x_test), data.y_test)
-    teacher_logits = predict_keras(logits_model(teacher), data.x_train)
+    if teacher_outputs is None:
+        teacher_accuracy, teacher_logits = _teacher_outputs(teacher, data)
+    else:
+        teacher_accuracy, teacher_logits = read_teacher_outputs(teacher_outputs, data, teacher)
     initial = student.get_weights()
     student_logits = logits_model(student)
     loss = _train(student_logits, data.x_train, data.y_train, teacher_logits,
@@ -116,6 +121,38 @@ def distill(teacher_dir: Path | str, data_path: Path | str, out_dir: Path | str,
         }
         write_metrics(scratch, metrics)
     return metrics
+
+
+def write_teacher_outputs(teacher_dir: Path | str, data_path: Path | str, out_path: Path | str) -> dict[str, Any]:
+    """Run the teacher once: write its logits on x_train and its accuracy on x_test to the `.npz`
+    `out_path` (`train_logits`, `teacher_accuracy`), which `distill(teacher_outputs=...)` reads.
+    Returns {teacher_accuracy, num_train}."""
+    _, teacher = load_keras_bundle(teacher_dir, "distill")
+    data = load_labelled(data_path, teacher, "distill")
+    classifier_from_logits(teacher, "distill")
+    teacher_accuracy, logits = _teacher_outputs(teacher, data)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(out_path, "wb") as f:
+        np.savez(f, train_logits=logits.astype(np.float32), teacher_accuracy=np.float64(teacher_accuracy))
+    return {"teacher_accuracy": teacher_accuracy, "num_train": int(len(logits))}
+
+
+def read_teacher_outputs(path: Path | str, data, teacher) -> tuple[float, np.ndarray]:
+    """(teacher accuracy, train logits) from a `write_teacher_outputs` file, checked against the data
+    and the teacher; EdgeoptError when they do not belong together."""
+    with np.load(path, allow_pickle=False) as f:
+        logits, teacher_accuracy = f["train_logits"], float(f["teacher_accuracy"])
+    if logits.shape != (len(data.x_train), *teacher.output_shape[1:]):
+        raise EdgeoptError(f"the teacher outputs {path} hold logits of shape {logits.shape}, not one row of "
+                           f"{tuple(teacher.output_shape[1:])} per training sample ({len(data.x_train)})",
+                           "compute them again from this teacher and dataset")
+    return teacher_accuracy, logits
+
+
+def _teacher_outputs(teacher, data) -> tuple[float, np.ndarray]:
+    return (accuracy(predict_keras(teacher, data.x_test), data.y_test),
+            predict_keras(logits_model(teacher), data.x_train))
 
 
 def width_scaled(teacher, width: float):
