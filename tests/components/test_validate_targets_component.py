@@ -36,8 +36,12 @@ def inputs(tmp_path, artifact):
 
 def test_python_func_writes_verdict_report_and_returns_passed(tmp_path, artifact, inputs):
     verdict, report = artifact(tmp_path / "out" / "verdict"), artifact(tmp_path / "out" / "report")
-    result = validate_targets.python_func(**inputs(0.94), verdict=verdict, report=report, targets=TARGETS)
+    html = artifact(tmp_path / "out" / "report_html")
+    result = validate_targets.python_func(**inputs(0.94), verdict=verdict, report=report, report_html=html,
+                                          targets=TARGETS)
     assert result.passed is True and result._fields == ("passed",)
+    page = Path(html.path).read_text()
+    assert page.startswith("<!DOCTYPE html>") and "PASSED" in page and 'id="plot-budgets"' in page
     assert sorted(p.name for p in Path(verdict.path).iterdir()) == [".edgeopt-files", "BLESSED", "report.md", "verdict.json"]
     assert json.loads((Path(verdict.path) / "verdict.json").read_text())["passed"] is True
     assert Path(report.path).read_text().startswith("# Verdict: PASSED")
@@ -46,13 +50,15 @@ def test_python_func_writes_verdict_report_and_returns_passed(tmp_path, artifact
 
 def test_fail_on_reject_raises_after_writing(tmp_path, artifact, inputs):
     verdict, report = artifact(tmp_path / "verdict"), artifact(tmp_path / "report.md")
-    result = validate_targets.python_func(**inputs(0.5), verdict=verdict, report=report, targets=TARGETS)
+    result = validate_targets.python_func(**inputs(0.5), verdict=verdict, report=report,
+                                          report_html=artifact(tmp_path / "r1.html"), targets=TARGETS)
     assert result.passed is False and verdict.metadata["failed_checks"] == ["accuracy_drop"]
     verdict, report = artifact(tmp_path / "verdict2"), artifact(tmp_path / "report2.md")
     with pytest.raises(ModelRejected, match="accuracy fell by 45 points"):
-        validate_targets.python_func(**inputs(0.5), verdict=verdict, report=report, targets=TARGETS,
-                                     fail_on_reject=True)
+        validate_targets.python_func(**inputs(0.5), verdict=verdict, report=report,
+                                     report_html=artifact(tmp_path / "r2.html"), targets=TARGETS, fail_on_reject=True)
     assert (Path(verdict.path) / "NOT_BLESSED").is_file() and Path(report.path).is_file()
+    assert "REJECTED" in (tmp_path / "r2.html").read_text()
 
 
 def test_python_func_reads_a_registry_baseline_and_one_report_per_device(tmp_path, artifact, inputs):
@@ -71,6 +77,7 @@ def test_python_func_reads_a_registry_baseline_and_one_report_per_device(tmp_pat
     verdict, report = artifact(tmp_path / "verdict"), artifact(tmp_path / "report.md")
     arts = {**inputs(0.94), "simulation": artifact(sims, Metrics)}
     result = validate_targets.python_func(**arts, verdict=verdict, report=report, targets=two,
+                                          report_html=artifact(tmp_path / "r.html"),
                                           registry_baseline=artifact(baseline, Metrics))
     assert result.passed is False
     assert verdict.metadata["failed_checks"] == ["NUCLEO-H7A3ZI-Q/latency_ms"]
@@ -86,7 +93,8 @@ def test_compiles_with_artifact_outputs_and_the_passed_parameter(tmp_path):
 
     spec = yaml.safe_load(path.read_text())
     outputs = spec["components"]["comp-validate-targets"]["outputDefinitions"]
-    assert set(outputs["artifacts"]) == {"verdict", "report"}
+    assert set(outputs["artifacts"]) == {"verdict", "report", "report_html"}
+    assert outputs["artifacts"]["report_html"]["artifactType"]["schemaTitle"] == "system.HTML"
     inputs = spec["components"]["comp-validate-targets"]["inputDefinitions"]["artifacts"]
     assert inputs["registry_baseline"]["isOptional"] is True
     assert outputs["parameters"]["passed"]["parameterType"] == "BOOLEAN"

@@ -89,14 +89,19 @@ def _and(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _cell(value: Any, relative: bool = False) -> str:
+def cell_text(value: Any, relative: bool = False) -> str:
+    """A check's value, limit or baseline as the report shows it (a fraction as points when `relative`)."""
     if value is None:
         return "-"
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, (int, float)):
         return pct(value) if relative else fmt(value)
-    return _escape(str(value))
+    return str(value)
+
+
+def _cell(value: Any, relative: bool = False) -> str:
+    return _escape(cell_text(value, relative))
 
 
 def _escape(text: str) -> str:

@@ -151,6 +151,8 @@ def _run(model: Path, data: Path, targets: Path, args: argparse.Namespace) -> No
     print()
     print(render_summary(summary))
     print(f"\nsummary: {out / 'summary.json'}")
+    if summary.get("report_html"):
+        print(f"report: {summary['report_html']}")
 
 
 def _progress(message: str) -> None:

@@ -2,8 +2,10 @@
 
 import contextlib
 import json
+import shutil
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +30,28 @@ def run_pipeline(model: Path, data: Path, targets_text: str, out_dir: Path, para
     `promoted` (registry URI of the new entry, or None), and is also written to `out_dir/summary.json`.
     The full kfp.local log goes to `out_dir/pipeline.log`; stderr gets one line per task start and end.
     """
+    from edgeopt.pipelines.edge_optimize import pipeline
+
+    run_dir = run_local(pipeline, {"model_uri": str(Path(model).resolve()), "data_uri": str(Path(data).resolve()),
+                                   "targets": targets_text, **params}, out_dir, runner, verbose)
+    summary = collect_summary(run_dir)
+    html = find_output(run_dir, "validate-targets", "report_html")
+    if html is not None:  # the verdict's HTML report, beside the summary
+        shutil.copyfile(html, out_dir / "report.html")
+        summary["report_html"] = str(out_dir / "report.html")
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
+    return summary
+
+
+def run_local(factory: Callable[[Any], Any], arguments: dict[str, Any], out_dir: Path, runner: str = "subprocess",
+              verbose: bool = False) -> Path:
+    """Run the pipeline `factory(ClusterOptions)` builds with `arguments` through kfp.local, artifacts
+    under `out_dir/pipeline-root`, the full log in `out_dir/pipeline.log` and a line per task on
+    stderr; return the run's folder. PipelineFailed when a task fails."""
     from kfp import local
 
     from edgeopt.containers.images import default_tag
     from edgeopt.pipelines.cluster import ClusterOptions
-    from edgeopt.pipelines.edge_optimize import pipeline
     from edgeopt.local.progress import ProgressLog
 
     root = (out_dir / "pipeline-root").resolve()
@@ -44,10 +63,10 @@ def run_pipeline(model: Path, data: Path, targets_text: str, out_dir: Path, para
         with contextlib.redirect_stdout(progress), warnings.catch_warnings():
             # the subprocess runner warns that stage images are not plain Python images: intended here
             warnings.filterwarnings("ignore", message=".*non-Python base image.*")
+            # and that resources and display names mean nothing locally
+            warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*")
             # the images `edgeopt images build` tagged from this checkout (the subprocess runner ignores them)
-            edge_optimize = pipeline(ClusterOptions(tag=default_tag()))
-            edge_optimize(model_uri=str(Path(model).resolve()), data_uri=str(Path(data).resolve()),
-                          targets=targets_text, **params)
+            factory(ClusterOptions(tag=default_tag()))(**arguments)
     except RuntimeError as exc:
         print(progress.failure_excerpt(), file=sys.stderr)
         raise PipelineFailed(f"the pipeline stopped: {exc}",
@@ -58,27 +77,25 @@ def run_pipeline(model: Path, data: Path, targets_text: str, out_dir: Path, para
     runs = sorted(set(root.iterdir()) - before, key=lambda p: p.stat().st_mtime)
     if not runs:
         raise PipelineFailed(f"the pipeline wrote no run folder under {root}", "")
-    summary = collect_summary(runs[-1])
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
-    return summary
+    return runs[-1]
 
 
 def collect_summary(run_dir: Path) -> dict[str, Any]:
     """Read every stage's metrics, the verdict and the promotion entry from one local run folder."""
     stages = []
     for name, task, output in STAGE_OUTPUTS:
-        path = _find_output(run_dir, task, output)
+        path = find_output(run_dir, task, output)
         stages.append({"name": name, "metrics": json.loads(path.read_text()) if path else None})
-    verdict_path = _find_output(run_dir, "validate-targets", "verdict")
+    verdict_path = find_output(run_dir, "validate-targets", "verdict")
     verdict = json.loads((verdict_path / "verdict.json" if verdict_path.is_dir() else verdict_path).read_text())
-    entry = _find_output(run_dir, "promote", "entry")
+    entry = find_output(run_dir, "promote", "entry")
     promoted = json.loads(entry.read_text()).get("uri") if entry else None
-    report = _find_output(run_dir, "validate-targets", "report")
+    report = find_output(run_dir, "validate-targets", "report")
     return {"run_dir": str(run_dir), "stages": stages, "verdict": verdict, "promoted": promoted,
             "report": str(report) if report else None}
 
 
-def _find_output(run_dir: Path, task: str, output: str) -> Path | None:
+def find_output(run_dir: Path, task: str, output: str) -> Path | None:
     """The output `output` of task `task` in a local run folder (tasks may sit in nested DAG folders)."""
     for path in sorted(run_dir.rglob(output)):
         if path.parent.name == task:

@@ -12,7 +12,7 @@ from edgeopt.common.reports.blocks import Block, Bullets, Cell, Heading, Row, Ta
 from edgeopt.common.reports.document import Report, build
 from edgeopt.common.reports.plots import BudgetBar
 from edgeopt.common.reports.sections import BUDGETED, budget_plot, confusion_plot, join_and, layer_plots, number
-from edgeopt.common.verdict import COMPARISONS, GOAL_LIMITS, fmt, pct
+from edgeopt.common.verdict import COMPARISONS, GOAL_LIMITS, cell_text
 
 COLUMNS = ("check", "value", "limit", "result", "baseline", "reason")
 UNITS = {key: unit for key, _, unit, _, _ in BUDGETED}
@@ -87,21 +87,11 @@ def _table(rows: list[dict[str, Any]]) -> Table:
         relative = isinstance(goal, str) and goal.endswith("_relative")
         sign = GOAL_LIMITS.get(goal, "≤") if goal else COMPARISONS.get(c.get("metric"), "≤")
         ok = bool(c.get("passed"))
-        out.append(Row((Cell(str(c.get("metric"))), Cell(_cell(c.get("value"), relative)),
-                        Cell(f"{sign} {_cell(c.get('threshold'), relative)}"),
-                        Cell("pass" if ok else "FAIL", "pass" if ok else "fail"), Cell(_cell(c.get("baseline"))),
+        out.append(Row((Cell(str(c.get("metric"))), Cell(cell_text(c.get("value"), relative)),
+                        Cell(f"{sign} {cell_text(c.get('threshold'), relative)}"),
+                        Cell("pass" if ok else "FAIL", "pass" if ok else "fail"), Cell(cell_text(c.get("baseline"))),
                         Cell(str(c.get("reason", "")))), "check" if ok else "check failed"))
     return Table(COLUMNS, tuple(out), "checks")
-
-
-def _cell(value: Any, relative: bool = False) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, (int, float)):
-        return pct(value) if relative else fmt(value)
-    return str(value)
 
 
 def _budget_bars(checks: list[dict[str, Any]]) -> tuple[list[BudgetBar], list[str]]:
