@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.edgeopt-installed
 
-.PHONY: demo test test-all bench compile clean
+.PHONY: demo sweep test test-all bench compile clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -15,6 +15,9 @@ $(STAMP): requirements.lock pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/edgeopt demo --output edgeopt-demo
+
+sweep: $(STAMP)
+	$(BIN)/edgeopt sweep --demo --output edgeopt-sweep
 
 test: $(STAMP)
 	$(BIN)/pytest -q
@@ -27,6 +30,7 @@ bench: $(STAMP)
 
 compile: $(STAMP)
 	$(BIN)/python -m edgeopt.pipelines.edge_optimize
+	$(BIN)/python -m edgeopt.pipelines.edge_sweep
 
 clean:
-	rm -rf $(VENV) edgeopt-demo
+	rm -rf $(VENV) edgeopt-demo edgeopt-sweep

@@ -53,10 +53,12 @@ STAGES: tuple[Stage, ...] = (
           (TF_STACK, "convert"), loads_models=True, summary_output="metrics", **TF_POD),
     Stage("device-simulate", "device_simulate", "simulate", "predict latency, RAM, flash and energy on a device",
           ("simulate",), summary_output="report", memory="1Gi", memory_limit="2Gi"),
-    Stage("validate-targets", "validate_targets", "validate", "check metrics against a targets file", (),
+    Stage("validate-targets", "validate_targets", "validate", "check metrics against a targets file", ("report",),
           cacheable=False),  # it may read the baseline from the registry
     Stage("promote", "promote", "promote", "push a passing model to the registry (folder, s3:// or MLflow)",
           ("s3", "mlflow"), cacheable=False),
+    Stage("sweep", "sweep", "report", "render the HTML and Markdown report of a local run or sweep (edgeopt report DIR)",
+          ("report",)),  # in a sweep: plan the recipes, gather the candidates into the Pareto front
 )
 NAMES = tuple(s.name for s in STAGES)
 

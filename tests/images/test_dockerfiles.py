@@ -82,7 +82,7 @@ def test_heavy_dependencies_go_only_where_needed():
     assert set(stage_entry("quantize").stacks) == {"tf", "convert"}  # quantize: the ONNX Runtime path
     assert set(stage_entry("ingest").stacks) == {"tf", "s3"}  # s3:// inputs
     assert set(stage_entry("device-simulate").stacks) == {"simulate"}
-    assert set(stage_entry("validate-targets").stacks) == set()
+    assert set(stage_entry("validate-targets").stacks) == set(stage_entry("sweep").stacks) == {"report"}  # matplotlib
 
 
 def test_stack_requirements_are_pinned_and_follow_the_lock():
@@ -100,7 +100,7 @@ def test_stack_requirements_are_pinned_and_follow_the_lock():
             lock[_canon(name.split("[")[0])] = version
     top = {"tf": ["tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "h5py"],
            "convert": ["tf2onnx", "onnx", "onnxruntime", "onnx-ir", "openvino"], "simulate": ["tflite-micro", "ethos-u-vela"], "s3": ["boto3"], "mlflow": ["mlflow-skinny"],
-           "base": ["numpy", "pyyaml"]}
+           "base": ["numpy", "pyyaml"], "report": ["matplotlib"]}
     for path in (REPO / "images" / "requirements").glob("*.txt"):
         pins = {}
         for line in path.read_text().splitlines():

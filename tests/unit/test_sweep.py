@@ -68,8 +68,9 @@ def test_bad_recipes_are_named(recipes, message):
 
 def test_recipes_file_forms(tmp_path):
     listed = tmp_path / "list.yaml"
-    listed.write_text("- {distill: 0.5}\n- {prune: {method: structured, ratio: 0.5}}\n")
-    assert load_recipes(listed) == ([{"distill": 0.5}, {"prune": {"method": "structured", "ratio": 0.5}}], {})
+    listed.write_text("- {distill: 0.5, prune: null}\n- {prune: {method: structured, ratio: 0.5}}\n")
+    assert load_recipes(listed) == ([{"distill": 0.5, "prune": "none"},
+                                     {"prune": {"method": "structured", "ratio": 0.5}}], {})
     mapped = tmp_path / "map.json"
     mapped.write_text(json.dumps({"recipes": [{"distill": 0.25}], "defaults": {"distill": {"epochs": 2}}}))
     assert load_recipes(mapped) == ([{"distill": 0.25}], {"distill": {"epochs": 2}})
@@ -99,8 +100,10 @@ def test_grid_brackets_the_needed_cost(shrink):
     recipes = grid.grid(shrink, 8)
     assert len(recipes) == 8 and recipes[0] == grid.recipe(1.0, 0.0)
     assert len(plan(recipes)) == 8  # every grid recipe is valid and distinct
-    costs = [grid.estimated_cost((r["distill"] or {"width": 1.0})["width"], (r["prune"] or {"ratio": 0.0})["ratio"])
-             for r in recipes[1:]]
+    json.dumps(recipes, allow_nan=False)
+    assert "None" not in repr(recipes)  # KFP cannot carry None
+    costs = [grid.estimated_cost(r["distill"]["width"] if r["distill"] != "none" else 1.0,
+                                 r["prune"]["ratio"] if r["prune"] != "none" else 0.0) for r in recipes[1:]]
     goal = 1 / max(shrink * grid.MARGIN, 1.0)
     if shrink > 1.5:  # the budget is not met by the baseline: candidates on both sides of the goal
         assert min(costs) <= goal <= max(costs)

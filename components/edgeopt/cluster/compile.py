@@ -14,12 +14,14 @@ from typing import Any
 
 import yaml
 
-from edgeopt.pipelines.cluster import S3_SECRET_KEYS
+from edgeopt.common.errors import EdgeoptError
+from edgeopt.pipelines.cluster import S3_SECRET_KEYS, ClusterOptions
 from edgeopt.containers.images import DEFAULT_PREFIX, IMAGE_TAG, default_tag, image_ref
 from edgeopt.stages import STAGES
 
 # pipeline package name -> (module, function)
-PIPELINES = {"edge-optimize": ("edgeopt.pipelines.edge_optimize", "pipeline")}  # module, factory(ClusterOptions)
+PIPELINES = {"edge-optimize": ("edgeopt.pipelines.edge_optimize", "pipeline"),  # module, factory(ClusterOptions)
+             "edge-sweep": ("edgeopt.pipelines.edge_sweep", "pipeline")}
 S3_SECRET = "edgeopt-s3"
 S3_STAGES = tuple(s.name for s in STAGES if "s3" in s.stacks)  # the stages that fetch from or write to s3://
 
@@ -40,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"environment of {' and '.join(S3_STAGES)} (default {S3_SECRET})")
     parser.add_argument("--no-s3-secret", dest="s3_secret", action="store_const", const=None,
                         help="compile without the secret (local paths only, or credentials set another way)")
+    parser.add_argument("--parallelism", type=int, default=ClusterOptions.parallelism, metavar="N",
+                        help=f"edge-sweep: candidates run at once (KFP fixes it at compile time; 0: no limit; "
+                             f"default {ClusterOptions.parallelism})")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -49,24 +54,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     written = {}
     for name in args.pipeline or sorted(PIPELINES):
         path = out / f"{name.replace('-', '_')}.yaml"
-        compile_package(name, path, prefix=args.prefix, s3_secret=args.s3_secret, tag=tag)
+        compile_package(name, path, prefix=args.prefix, s3_secret=args.s3_secret, tag=tag,
+                        parallelism=args.parallelism)
         written[name] = str(path)
     return {"packages": written, "images": {s.name: image_ref(s.name, args.prefix, tag) for s in STAGES},
             "s3_secret": args.s3_secret, "tag": tag}
 
 
 def compile_package(name: str, path: Path, prefix: str = DEFAULT_PREFIX, s3_secret: str | None = S3_SECRET,
-                    tag: str = IMAGE_TAG) -> Path:
-    """Compile pipeline `name` to `path` with images `prefix`/edgeopt-<stage>:`tag` and, optionally, the
-    S3 secret mapped into the tasks that read or write s3:// (through kfp-kubernetes)."""
+                    tag: str = IMAGE_TAG, parallelism: int = ClusterOptions.parallelism) -> Path:
+    """Compile pipeline `name` to `path` with images `prefix`/edgeopt-<stage>:`tag`, optionally the S3
+    secret mapped into the tasks that read or write s3:// (through kfp-kubernetes), and a sweep's
+    `parallelism`."""
+    if parallelism < 0:
+        raise EdgeoptError(f"--parallelism {parallelism} is negative", "pass 0 (no limit) or the number of workers")
     import importlib
 
     from kfp import compiler
 
-    from edgeopt.pipelines.cluster import ClusterOptions
-
     module, factory = PIPELINES[name]
-    pipeline = getattr(importlib.import_module(module), factory)(ClusterOptions(prefix, tag, s3_secret))
+    pipeline = getattr(importlib.import_module(module), factory)(ClusterOptions(prefix, tag, s3_secret, parallelism))
     tmp = path.with_name(f".tmp-{path.name}")
     compiler.Compiler().compile(pipeline, str(tmp))
     tmp.replace(path)

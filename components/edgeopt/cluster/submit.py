@@ -60,7 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:
-    """KEY=VALUE strings -> arguments; VALUE is YAML-typed (true, 0.5, 10), @FILE reads FILE as text."""
+    """KEY=VALUE strings -> arguments; VALUE is YAML-typed (true, 0.5, 10), a VALUE starting with [ or {
+    is a JSON/YAML list or mapping (the sweep's recipes), @FILE reads FILE as text."""
     import yaml
 
     params: dict[str, Any] = {}
@@ -78,7 +79,10 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
             parsed = yaml.safe_load(value) if value else ""
         except yaml.YAMLError:
             parsed = value
-        params[key.strip()] = parsed if isinstance(parsed, (bool, int, float)) else value
+        if value.lstrip().startswith(("[", "{")) and not isinstance(parsed, (list, dict)):
+            raise EdgeoptError(f"--param {key.strip()}: {value[:40]!r} is not a JSON/YAML list or mapping",
+                               "quote it for the shell, e.g. --param 'recipes=[{\"distill\": 0.5}]'")
+        params[key.strip()] = parsed if isinstance(parsed, (bool, int, float, list, dict)) else value
     return params
 
 

@@ -19,11 +19,13 @@ RETRIES = 3  # for the tasks that talk to S3: a dropped connection should not fa
 
 @dataclass(frozen=True)
 class ClusterOptions:
-    """Compile-time choices: where the images live and which secret holds the S3 credentials."""
+    """Compile-time choices: where the images live, which secret holds the S3 credentials, and how many
+    sweep candidates run at once (KFP fixes a ParallelFor's parallelism when it compiles; 0: no limit)."""
 
     prefix: str = DEFAULT_PREFIX
     tag: str = IMAGE_TAG
     s3_secret: str | None = None
+    parallelism: int = 4
 
 
 def configure(task: PipelineTask, stage_name: str, options: ClusterOptions, display_name: str) -> PipelineTask:

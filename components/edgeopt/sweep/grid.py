@@ -58,8 +58,8 @@ def grid(shrink: float, count: int = 8) -> list[dict[str, Any]]:
 
 def recipe(width: float, ratio: float, method: str = "int8") -> dict[str, Any]:
     """One grid recipe: distil to `width` (none at 1), prune `ratio` of the channels (none at 0), quantize."""
-    return {"distill": None if width >= 1.0 else {"width": width},
-            "prune": None if ratio <= 0.0 else {"method": "structured", "ratio": ratio},
+    return {"distill": "none" if width >= 1.0 else {"width": width},
+            "prune": "none" if ratio <= 0.0 else {"method": "structured", "ratio": ratio},
             "quantize": {"method": method}}
 
 

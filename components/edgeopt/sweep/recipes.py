@@ -64,6 +64,12 @@ def plan(recipes: list[Any], defaults: dict[str, Any] | None = None) -> list[dic
     return planned
 
 
+def portable(recipes: list[Any]) -> list[Any]:
+    """`recipes` as KFP can carry them (it cannot pass None): a section set to null becomes "none"."""
+    return [{key: "none" if value is None else value for key, value in r.items()} if isinstance(r, dict) else r
+            for r in recipes]
+
+
 def load_recipes(path: Path | str) -> tuple[list[Any], dict[str, Any]]:
     """(recipes, defaults) from a YAML or JSON recipes file; EdgeoptError for a file that is neither."""
     path = Path(path)
@@ -75,9 +81,9 @@ def load_recipes(path: Path | str) -> tuple[list[Any], dict[str, Any]]:
         raise EdgeoptError(f"recipes file {path} is not YAML: {str(exc).splitlines()[0]}",
                            "write a list of recipes, e.g. `- {distill: 0.5, prune: none, quantize: int8}`") from exc
     if isinstance(doc, dict) and set(doc) <= {"recipes", "defaults"} and "recipes" in doc:
-        return doc["recipes"], doc.get("defaults") or {}
+        return portable(doc["recipes"]), doc.get("defaults") or {}
     if isinstance(doc, list):
-        return doc, {}
+        return portable(doc), {}
     raise EdgeoptError(f"recipes file {path} holds {type(doc).__name__}, not a list of recipes",
                        "write a list, or a mapping with `recipes:` (and optional `defaults:`)")
 
