@@ -24,6 +24,8 @@ from edgeopt.stages import STAGES
 COMMANDS = {
     "demo": ("edgeopt.local.commands", "run the whole pipeline on the built-in digits example"),
     "run": ("edgeopt.local.commands", "run the whole pipeline on your model, dataset and targets"),
+    "sweep": ("edgeopt.local.sweep", "try compression recipes (a grid sized from the budget, or yours), keep the "
+                                     "Pareto front, promote the best candidate that passes"),
     **{s.command: (f"edgeopt.{s.package}.cli", s.help) for s in STAGES},
     "registry": ("edgeopt.promote.registry_cli", "list, show and clean up registry entries"),
     "targets": ("edgeopt.validate_targets.targets_cli", "print the targets file's JSON Schema, or check a targets file"),
@@ -31,9 +33,10 @@ COMMANDS = {
     "compile": ("edgeopt.cluster.compile", "compile the pipeline to YAML naming your image registry"),
     "submit": ("edgeopt.cluster.submit", "submit a compiled pipeline to Kubeflow Pipelines"),
 }
-BUNDLE_MARKERS = (MANIFEST, "model.json", "metrics.json", "summary.json", "verdict.json", "report.json")
+BUNDLE_MARKERS = (MANIFEST, "model.json", "metrics.json", "summary.json", "verdict.json", "report.json",
+                  "pareto.json")
 # commands that load a user's model, and so take --trust-model
-MODEL_COMMANDS = ("run", *(s.command for s in STAGES if s.loads_models))
+MODEL_COMMANDS = ("run", "sweep", *(s.command for s in STAGES if s.loads_models))
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

@@ -94,6 +94,24 @@ def test_parse_params(tmp_path):
         parse_params([f"targets=@{tmp_path / 'missing.yaml'}"])
 
 
+def test_parse_params_takes_lists_and_mappings_for_a_sweep():
+    params = parse_params(['recipes=[{"distill": 0.5}, {"prune": {"method": "structured", "ratio": 0.5}}]',
+                           "recipe_defaults={prune: {epochs: 4}}", "targets=target: cortex-m4f@80mhz"])
+    assert params == {"recipes": [{"distill": 0.5}, {"prune": {"method": "structured", "ratio": 0.5}}],
+                      "recipe_defaults": {"prune": {"epochs": 4}}, "targets": "target: cortex-m4f@80mhz"}
+    with pytest.raises(EdgeoptError, match="not a JSON/YAML list or mapping"):
+        parse_params(['recipes=[{"distill": 0.5}'])
+
+
+def test_compile_sets_the_sweep_parallelism(tmp_path, capsys):
+    assert main(["compile", "--output", str(tmp_path), "--pipeline", "edge-sweep", "--parallelism", "16",
+                 "--no-s3-secret"]) == 0
+    spec, _ = load_package(json.loads(capsys.readouterr().out)["packages"]["edge-sweep"])
+    loop = next(t for t in spec["root"]["dag"]["tasks"].values() if "parameterIterator" in t)
+    assert loop["iteratorPolicy"]["parallelismLimit"] == 16
+    assert main(["compile", "--output", str(tmp_path), "--parallelism", "-1"]) == 2
+
+
 class FakeKfp:
     """Just enough of the KFP v2beta1 REST API for kfp.Client: healthz, experiments, runs."""
 

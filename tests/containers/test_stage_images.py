@@ -17,12 +17,16 @@ IMPORTS = {
     "quantize": ["edgeopt.quantize.core", "ai_edge_litert.interpreter", "tensorflow"],
     "convert": ["edgeopt.convert.core", "tf2onnx", "onnx", "onnxruntime", "edgeopt.convert.openvino_ir", "ai_edge_litert.interpreter"],
     "device-simulate": ["edgeopt.device_simulate.core", "tflite_micro.python.tflite_micro.runtime"],
-    "validate-targets": ["edgeopt.validate_targets.core", "edgeopt.device_simulate.catalog"],
+    "validate-targets": ["edgeopt.validate_targets.core", "edgeopt.device_simulate.catalog",
+                         "edgeopt.common.reports.plots", "matplotlib.backends.backend_svg"],
     "promote": ["edgeopt.promote.core", "boto3"],
+    "sweep": ["edgeopt.sweep.core", "edgeopt.sweep.recipes", "edgeopt.common.reports.plots",
+              "matplotlib.backends.backend_agg"],
 }
 ABSENT = {  # heavy stacks that must stay out of the light images
     "device-simulate": ["tensorflow", "onnx", "boto3"],
     "validate-targets": ["tensorflow", "onnx", "boto3"],
+    "sweep": ["tensorflow", "onnx", "boto3", "tflite_micro"],
     "promote": ["tensorflow", "onnx", "tflite_micro"],
     "distill": ["onnx", "tflite_micro"],
 }

@@ -33,6 +33,14 @@ def test_demo_runs_every_stage_and_promotes(tmp_path):
     assert entry.is_dir() and (entry / "metadata.json").is_file() and (entry / "verdict.json").is_file()
     assert entry.parent.name == "digits-cnn" and entry.name == "v1"
     assert (entry / "c_array" / "model_data.cc").is_file()  # the microcontroller deliverable beside the .tflite
+    # the verdict's HTML report, and `edgeopt report` drawing it again from the run's files
+    page = (out / "report.html").read_text()
+    assert "Verdict: PASSED" in page and 'id="plot-layers-0"' in page and 'id="plot-budgets"' in page
+    assert f"report: {out / 'report.html'}" in proc.stdout
+    again = edgeopt("report", out, "--html", out / "again.html", "--markdown", out / "again.md")
+    assert again.returncode == 0, again.stderr
+    assert (out / "again.html").read_text() == page
+    assert "data:image/png;base64," in (out / "again.md").read_text()
 
 
 def test_rejected_model_is_not_promoted(tmp_path, digits_model_file, digits_npz):

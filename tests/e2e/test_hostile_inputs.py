@@ -71,6 +71,15 @@ def test_run_refuses_a_lambda_model_before_any_task(tmp_path, lambda_h5, marker,
     assert not marker.exists() and not out.exists()
 
 
+def test_sweep_refuses_a_lambda_model_before_any_task(tmp_path, lambda_h5, marker, digits_npz, targets):
+    out = tmp_path / "out"
+    for extra in ([], ["--plan-only"]):  # the grid quantizes the baseline: after the check, never before
+        proc = edgeopt("sweep", "--model", lambda_h5, "--data", digits_npz, "--targets", targets, "--output", out,
+                       *extra)
+        assert_refused(proc, "Lambda layer")
+        assert not marker.exists() and not out.exists()
+
+
 def test_savedmodel_needs_trust_model(tmp_path, digits_model_file, digits_npz, targets):
     from edgeopt.common.keras_io import load_keras
 

@@ -79,10 +79,13 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
             parsed = yaml.safe_load(value) if value else ""
         except yaml.YAMLError:
             parsed = value
-        if value.lstrip().startswith(("[", "{")) and not isinstance(parsed, (list, dict)):
-            raise EdgeoptError(f"--param {key.strip()}: {value[:40]!r} is not a JSON/YAML list or mapping",
-                               "quote it for the shell, e.g. --param 'recipes=[{\"distill\": 0.5}]'")
-        params[key.strip()] = parsed if isinstance(parsed, (bool, int, float, list, dict)) else value
+        if value.lstrip().startswith(("[", "{")):  # a list or mapping (the sweep's recipes), in flow style
+            if not isinstance(parsed, (list, dict)):
+                raise EdgeoptError(f"--param {key.strip()}: {value[:40]!r} is not a JSON/YAML list or mapping",
+                                   "quote it for the shell, e.g. --param 'recipes=[{\"distill\": 0.5}]'")
+            params[key.strip()] = parsed
+            continue
+        params[key.strip()] = parsed if isinstance(parsed, (bool, int, float)) else value
     return params
 
 
