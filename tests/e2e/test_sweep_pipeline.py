@@ -67,6 +67,9 @@ def test_sweep_writes_the_front_and_promotes_the_best_passing_candidate(swept):
     assert (entry / "c_array" / "model_data.cc").is_file()
     assert json.loads((entry / "verdict.json").read_text())["passed"] is True
     assert f"promoted to: {entry}" in proc.stdout
+    table = proc.stdout.splitlines()
+    assert any(line.startswith(f"{best['id']} *") and "pass" in line for line in table)  # the chosen one, starred
+    assert any(line.startswith("c0 ") and "FAIL" in line for line in table)
     # reports, and the chosen candidate's details that `edgeopt report` reads
     assert "<svg" in (out / "report.html").read_text()
     assert "data:image/png;base64," in (out / "report.md").read_text()

@@ -23,7 +23,7 @@ class ProgressLog:
         self.echo = echo
         self.verbose = verbose
         self._partial = ""
-        self._started: dict[str, float] = {}
+        self._started: dict[str, list[float]] = {}  # task name -> start times (loop iterations share names)
         self.tail: list[str] = []
         self._failure: str | None = None  # the excerpt when the first task failed
 
@@ -56,11 +56,12 @@ class ProgressLog:
             print(line, file=self.echo)
             return
         if m := STARTED.search(line):
-            self._started[m.group(1)] = time.monotonic()
+            self._started.setdefault(m.group(1), []).append(time.monotonic())
             print(f"    {m.group(1)} ...", file=self.echo, flush=True)
         elif m := FINISHED.search(line):
             task, status = m.groups()
-            seconds = time.monotonic() - self._started.get(task, time.monotonic())
+            starts = self._started.get(task) or [time.monotonic()]
+            seconds = time.monotonic() - starts.pop(0)
             mark = "done" if status == "SUCCESS" else status
             print(f"    {task}: {mark} ({seconds:.1f} s)", file=self.echo, flush=True)
 

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     summary = sweep(model, data, Path(targets).read_text(), out, recipes, defaults,
                     {"model_name": name, "registry": registry, "allow_duplicate": args.allow_duplicate,
                      "trust_model": bool(getattr(args, "trust_model", False))}, args.runner, args.verbose)
-    print(render_summary(summary))
+    print(render_summary(summary, json.loads((out / "pareto.json").read_text())))
     return None
 
 
@@ -139,10 +139,22 @@ def generated_grid(model: Path, data: Path, spec, count: int, out: Path) -> list
     return grid(shrink, count)
 
 
-def render_summary(summary: dict[str, Any]) -> str:
-    """What the sweep found, in a few lines."""
-    lines = ["", f"{summary['passing']} of {summary['candidates']} candidates pass every target; "
-                 f"Pareto front: {', '.join(summary['front']) or 'empty'}", summary["why"]]
+def render_summary(summary: dict[str, Any], doc: dict[str, Any]) -> str:
+    """What the sweep found: a line per candidate, then the choice and where everything went."""
+    key = doc["quality_metric"]
+    header = ["id", "recipe", key] + [f"{t['target']} ms" for t in doc["targets"]] + ["flash+RAM KB", "verdict", "front"]
+    rows = [header]
+    for c in doc["candidates"]:
+        figures = [c["simulation"].get(t["target"]) or {} for t in doc["targets"]]
+        kb = max((f.get("total_bytes") or 0) for f in figures) / 1024
+        rows.append([c["id"] + (" *" if c["chosen"] else ""), c["label"],
+                     "-" if c["quality"] is None else f"{c['quality']:.4g}",
+                     *["-" if f.get("latency_ms") is None else f"{f['latency_ms']:.2f}" for f in figures],
+                     f"{kb:.1f}", "pass" if c["verdict"]["passed"] else "FAIL", "yes" if c["on_front"] else ""])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = [""] + ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    lines += ["", f"{summary['passing']} of {summary['candidates']} candidates pass every target; "
+                  f"Pareto front: {', '.join(summary['front']) or 'empty'}", summary["why"]]
     lines.append(f"promoted to: {summary['promoted']}" if summary["promoted"] else "not promoted: no candidate passed")
     lines += [f"report: {summary['report']}", f"pareto: {summary['pareto']}"]
     return "\n".join(lines)
