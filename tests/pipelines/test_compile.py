@@ -162,3 +162,16 @@ def test_sweep_parallelism_is_a_compile_option(tmp_path):
     loop = next(t for t in next(yaml.safe_load_all(path.read_text()))["root"]["dag"]["tasks"].values()
                 if "parameterIterator" in t)
     assert loop["iteratorPolicy"]["parallelismLimit"] == 16
+
+
+def test_sweep_parameters_are_described_and_follow_the_declarations(sweep_package):
+    import inspect
+
+    from edgeopt.convert.spec import SPEC as CONVERT
+
+    inputs = sweep_package["root"]["inputDefinitions"]["parameters"]
+    assert {"recipes", "recipe_defaults", "targets", "model_uri", "data_uri"} <= set(inputs)
+    assert inputs["recipes"]["parameterType"] == "LIST" and inputs["recipe_defaults"]["parameterType"] == "STRUCT"
+    assert all(p.get("description") for p in inputs.values()), [n for n, p in inputs.items() if not p.get("description")]
+    signature = inspect.signature(edge_sweep.edge_sweep.pipeline_func)
+    assert signature.parameters["convert_samples"].default == CONVERT.pipeline_defaults()["convert_samples"]
