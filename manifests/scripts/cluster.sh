@@ -9,6 +9,7 @@
 #   apply         apply manifests/overlays/<cluster> and the S3 secret (from KFP's own MinIO)
 #   port-forward  forward the KFP UI and API to http://localhost:$UI_PORT (runs until Ctrl-C)
 #   demo          upload the digits demo to MinIO and submit the pipeline on it (port-forward running)
+#   sweep-demo    the same upload, then submit edge-sweep with the sweep demo's targets and grid
 #   up            create, install-kfp, images, apply, then port-forward
 #   down          delete the cluster
 #
@@ -95,8 +96,8 @@ port_forward() {
   kc -n kubeflow port-forward svc/ml-pipeline-ui "$UI_PORT:80"
 }
 
-demo() {
-  # Upload the demo model and data to KFP's MinIO (forwarded for the upload), then submit.
+upload_demo() {
+  # Upload the demo model and data to KFP's MinIO (forwarded for the upload).
   say "uploading the digits demo to s3://mlpipeline/edgeopt-demo/"
   kc -n kubeflow port-forward svc/minio-service "$MINIO_PORT:9000" >/dev/null &
   local pf=$!
@@ -106,6 +107,10 @@ demo() {
   AWS_SECRET_ACCESS_KEY=$(kc -n kubeflow get secret mlpipeline-minio-artifact -o jsonpath='{.data.secretkey}' | base64 -d) \
   EDGEOPT_S3_ENDPOINT_URL="http://localhost:$MINIO_PORT" \
     "$PYTHON" "$REPO/manifests/scripts/upload_demo.py" s3://mlpipeline/edgeopt-demo
+}
+
+demo() {
+  upload_demo
   "$EDGEOPT" submit --host "http://localhost:$UI_PORT" --pipeline edge-optimize \
     --experiment edgeopt-demo --service-account edgeopt-runner \
     --param model_uri=s3://mlpipeline/edgeopt-demo/digits_cnn.keras \
@@ -113,6 +118,22 @@ demo() {
     --param targets=@"$REPO/manifests/base/targets/cortex-m4f-80mhz.yaml" \
     --param registry=s3://mlpipeline/edgeopt-registry --param model_name=digits-cnn \
     --param distill_enabled=true --wait
+}
+
+sweep_demo() {
+  # The sweep demo's targets and the grid `edgeopt sweep --demo` sizes from them, then edge-sweep.
+  upload_demo
+  local plan
+  plan=$(mktemp -d)
+  trap 'rm -rf "$plan"' RETURN
+  "$EDGEOPT" sweep --demo --plan-only --output "$plan/out" > "$plan/recipes.json"
+  "$EDGEOPT" submit --host "http://localhost:$UI_PORT" --pipeline edge-sweep \
+    --experiment edgeopt-demo --service-account edgeopt-runner \
+    --param model_uri=s3://mlpipeline/edgeopt-demo/digits_cnn.keras \
+    --param data_uri=s3://mlpipeline/edgeopt-demo/digits.npz \
+    --param targets=@"$plan/out/inputs/targets.yaml" \
+    --param "recipes=$(tr -d '\n' < "$plan/recipes.json")" \
+    --param registry=s3://mlpipeline/edgeopt-registry --param model_name=digits-cnn --wait
 }
 
 down() {
@@ -126,6 +147,7 @@ case "$STEP" in
   apply) apply ;;
   port-forward) port_forward ;;
   demo) demo ;;
+  sweep-demo) sweep_demo ;;
   up) create; install_kfp; images; apply; port_forward ;;
   down) down ;;
   *) echo "cluster.sh: unknown step '$STEP' (create install-kfp images apply port-forward demo up down)" >&2; exit 2 ;;

@@ -131,3 +131,29 @@ def test_demo_sweep_finds_a_recipe_the_baseline_does_not_meet(tmp_path):
     assert baseline["verdict"]["passed"] is False  # full width does not fit the M0+ budget
     assert doc["chosen"] is not None and doc["chosen"] != baseline["id"]
     assert json.loads((out / "summary.json").read_text())["promoted"].endswith("digits-cnn/v1")
+
+
+@pytest.mark.slow
+def test_sweep_of_the_mlperf_resnet8_keeps_the_channel_pruned_candidate(tmp_path, mlperf):
+    """The MLPerf Tiny image classifier (ResNet-8, 462 ms in int8 on a Cortex-M4F at 80 MHz) against a
+    300 ms budget: only the candidate with half its channels fits; it is chosen and promoted."""
+    from photos import photo_crops
+
+    from edgeopt.common.datasets import Dataset, save_dataset
+
+    save_dataset(tmp_path / "crops.npz", Dataset(x_train=photo_crops(1000, 1), x_test=photo_crops(200, 2)))
+    (tmp_path / "recipes.yaml").write_text(
+        "- {name: as it is}\n"
+        "- {name: half the channels, prune: {method: structured, ratio: 0.5, epochs: 1, distill_temperature: 4}}\n")
+    (tmp_path / "targets.yaml").write_text("targets:\n  - target: cortex-m4f@80mhz\n    latency_ms: 300\n"
+                                           "quality:\n  accuracy: {max_drop: 0.6}\n")
+    out = tmp_path / "out"
+    proc = edgeopt("sweep", "--model", mlperf / "ic" / "resnet8_float.h5", "--data", tmp_path / "crops.npz",
+                   "--targets", tmp_path / "targets.yaml", "--recipes", tmp_path / "recipes.yaml", "--output", out)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    doc = json.loads((out / "pareto.json").read_text())
+    full, half = doc["candidates"]
+    latency = [c["simulation"]["cortex-m4f@80mhz"]["latency_ms"] for c in (full, half)]
+    assert latency[0] > 300 > latency[1]
+    assert not full["verdict"]["passed"] and half["verdict"]["passed"] and doc["chosen"] == half["id"]
+    assert json.loads((out / "summary.json").read_text())["promoted"].endswith("resnet8_float/v1")

@@ -44,6 +44,18 @@ def test_plan_gives_every_key_and_the_recipe_s_options():
     json.dumps(planned)  # KFP parameters: plain JSON, no None
 
 
+def test_defaults_written_into_the_recipes_plan_the_same():
+    from edgeopt.sweep.recipes import with_defaults
+
+    recipes = [{"distill": 0.5, "prune": "none"}, {"prune": "structured"}, {"name": "x", "quantize": "int16x8"}]
+    defaults = {"distill": {"epochs": 20}, "prune": {"epochs": 4}, "quantize": {"calibration_samples": 100}}
+    alone = with_defaults(recipes, defaults)
+    assert alone[0] == {"distill": {"width": 0.5, "epochs": 20}, "prune": "none",
+                        "quantize": {"calibration_samples": 100}}
+    assert plan(alone) == plan(recipes, defaults)
+    assert recipes[0] == {"distill": 0.5, "prune": "none"}  # the caller's list is left as it was
+
+
 @pytest.mark.parametrize("recipes, message", [
     ([], "no recipes"),
     ([{"distill": 2.0}], "recipe 0: distill width is 2.0"),

@@ -45,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--candidates", type=int, default=DEFAULT_CANDIDATES,
                         help=f"recipes in the generated grid (default {DEFAULT_CANDIDATES})")
     parser.add_argument("--plan-only", action="store_true",
-                        help="print the planned recipes as JSON (the pipeline's `recipes` parameter) and stop")
+                        help="print the recipes, defaults included, as JSON (the edge-sweep pipeline's `recipes` "
+                             "parameter) and stop")
     parser.add_argument("--output", default="edgeopt-sweep", help="results folder (default edgeopt-sweep)")
     parser.add_argument("--registry", help="registry folder or s3://bucket/prefix (default OUTPUT/registry)")
     parser.add_argument("--name", help="model name in the registry (default the model file's name; demo: digits-cnn)")
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     """Check everything, plan the recipes, run edge-sweep through kfp.local and gather its files."""
     from edgeopt.common.targets import load_targets
     from edgeopt.local.preflight import check_registry_target
-    from edgeopt.sweep.recipes import load_recipes, plan
+    from edgeopt.sweep.recipes import load_recipes, plan, with_defaults
 
     model, data, targets = _inputs(args)
     out = Path(args.output)
@@ -76,8 +77,8 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     if recipes is None:
         recipes = generated_grid(model, data, spec, args.candidates, out)
     planned = plan(recipes, defaults)
-    if args.plan_only:
-        print(json.dumps(recipes, indent=2))
+    if args.plan_only:  # the defaults written into the recipes: the list alone is the pipeline's `recipes`
+        print(json.dumps(with_defaults(recipes, defaults), indent=2))
         return None
     out.mkdir(parents=True, exist_ok=True)
     (out / "recipes.json").write_text(json.dumps({"recipes": recipes, "defaults": defaults}, indent=2) + "\n")

@@ -64,6 +64,23 @@ def plan(recipes: list[Any], defaults: dict[str, Any] | None = None) -> list[dic
     return planned
 
 
+def with_defaults(recipes: list[Any], defaults: dict[str, Any]) -> list[dict[str, Any]]:
+    """`recipes` with `defaults` written into their sections (bare values expanded), so that the list
+    alone plans to what `plan(recipes, defaults)` gives: for the pipeline's `recipes` parameter."""
+    given = _sections(defaults, "recipe defaults")
+    merged = []
+    for recipe in recipes:
+        recipe = dict(recipe)
+        for section, options in given.items():
+            value = recipe.get(section, {} if section == "quantize" else None)
+            if section in recipe or section == "quantize":
+                if not _off(value):
+                    value = value if isinstance(value, dict) else {SHORTHAND[section]: value}
+                    recipe[section] = {**options, **value}
+        merged.append(recipe)
+    return merged
+
+
 def portable(recipes: list[Any]) -> list[Any]:
     """`recipes` as KFP can carry them (it cannot pass None): a section set to null becomes "none"."""
     return [{key: "none" if value is None else value for key, value in r.items()} if isinstance(r, dict) else r
