@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
     from edgeopt.local.preflight import check_registry_target
     from edgeopt.sweep.recipes import load_recipes, plan, with_defaults
 
+    if args.candidates < 1:
+        raise EdgeoptError(f"--candidates {args.candidates} is below 1", "pass the number of recipes the grid should hold")
     model, data, targets = _inputs(args)
     out = Path(args.output)
     spec = load_targets(targets)
