@@ -159,3 +159,9 @@ def test_sweep_of_the_mlperf_resnet8_keeps_the_channel_pruned_candidate(tmp_path
     assert latency[0] > 300 > latency[1]
     assert not full["verdict"]["passed"] and half["verdict"]["passed"] and doc["chosen"] == half["id"]
     assert json.loads((out / "summary.json").read_text())["promoted"].endswith("resnet8_float/v1")
+
+
+def test_report_of_a_folder_without_a_run_is_refused(tmp_path):
+    proc = edgeopt("report", tmp_path)
+    assert proc.returncode == 2 and "holds neither pareto.json" in proc.stderr and "hint:" in proc.stderr
+    assert not any(tmp_path.iterdir())
