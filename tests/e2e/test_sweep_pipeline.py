@@ -136,29 +136,36 @@ def test_demo_sweep_finds_a_recipe_the_baseline_does_not_meet(tmp_path):
 
 
 @pytest.mark.slow
-def test_sweep_of_the_mlperf_resnet8_keeps_the_channel_pruned_candidate(tmp_path, mlperf):
+def test_sweep_of_the_mlperf_resnet8_fits_the_budget_but_the_gate_keeps_the_quality(tmp_path, mlperf):
     """The MLPerf Tiny image classifier (ResNet-8, 462 ms in int8 on a Cortex-M4F at 80 MHz) against a
-    300 ms budget: only the candidate with half its channels fits; it is chosen and promoted."""
+    300 ms budget: 30 % fewer channels fit it, but recovered on unlabelled photo crops the pruned model
+    agrees with the original on far fewer crops than the goal allows; both are on the front (one is
+    better, the other faster), neither passes, and nothing is promoted."""
     from photos import photo_crops
 
     from edgeopt.common.datasets import Dataset, save_dataset
 
-    save_dataset(tmp_path / "crops.npz", Dataset(x_train=photo_crops(1000, 1), x_test=photo_crops(200, 2)))
+    save_dataset(tmp_path / "crops.npz", Dataset(x_train=photo_crops(2000, 1), x_test=photo_crops(300, 2)))
     (tmp_path / "recipes.yaml").write_text(
         "- {name: as it is}\n"
-        "- {name: half the channels, prune: {method: structured, ratio: 0.5, epochs: 1, distill_temperature: 4}}\n")
+        "- {name: 30 % fewer channels, prune: {method: structured, ratio: 0.3, epochs: 3, distill_temperature: 4}}\n")
     (tmp_path / "targets.yaml").write_text("targets:\n  - target: cortex-m4f@80mhz\n    latency_ms: 300\n"
-                                           "quality:\n  accuracy: {max_drop: 0.6}\n")
+                                           "quality:\n  accuracy: {max_drop: 0.2}\n")
     out = tmp_path / "out"
     proc = edgeopt("sweep", "--model", mlperf / "ic" / "resnet8_float.h5", "--data", tmp_path / "crops.npz",
                    "--targets", tmp_path / "targets.yaml", "--recipes", tmp_path / "recipes.yaml", "--output", out)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     doc = json.loads((out / "pareto.json").read_text())
-    full, half = doc["candidates"]
-    latency = [c["simulation"]["cortex-m4f@80mhz"]["latency_ms"] for c in (full, half)]
+    full, pruned = doc["candidates"]
+    latency = [c["simulation"]["cortex-m4f@80mhz"]["latency_ms"] for c in (full, pruned)]
     assert latency[0] > 300 > latency[1]
-    assert not full["verdict"]["passed"] and half["verdict"]["passed"] and doc["chosen"] == half["id"]
-    assert json.loads((out / "summary.json").read_text())["promoted"].endswith("resnet8_float/v1")
+    assert full["verdict"]["quality_passed"] and not full["verdict"]["targets"]["cortex-m4f@80mhz"]
+    assert pruned["verdict"]["targets"]["cortex-m4f@80mhz"] and not pruned["verdict"]["quality_passed"]
+    assert pruned["quality"] < doc["quality_floor"] < full["quality"]
+    assert doc["front"] == ["c0", "c1"] and doc["chosen"] is None
+    assert doc["why"].startswith("No candidate of 2 passes every target")
+    assert json.loads((out / "summary.json").read_text())["promoted"] is None
+    assert not any((out / "registry").rglob("metadata.json"))
 
 
 def test_report_of_a_folder_without_a_run_is_refused(tmp_path):
