@@ -107,6 +107,11 @@ def test_pareto_without_a_passing_candidate_blesses_nothing(tmp_path, artifact, 
     assert (Path(out["best_verdict"].path) / "NOT_BLESSED").is_file()
     assert not any(Path(out["best_model"].path).iterdir())
     assert "No candidate of 2 passes every target" in Path(out["best_report"].path).read_text()
+    doc = json.loads(Path(out["front"].path).read_text())
+    assert [c["verdict"]["failed_goals"] for c in doc["candidates"]] == [
+        ["latency_ms on cortex-m0plus@48mhz", "latency_ms on cortex-m4f@80mhz"], ["accuracy"]]
+    assert doc["why"] == ("No candidate of 2 passes every target: latency_ms on cortex-m0plus@48mhz (1 of 2); "
+                          "latency_ms on cortex-m4f@80mhz (1 of 2); accuracy (1 of 2).")
 
 
 def test_pareto_refuses_outputs_gathered_out_of_order(tmp_path, artifact, sweep):

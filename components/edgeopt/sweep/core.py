@@ -9,7 +9,8 @@ Pareto front, the chosen candidate and the files promotion needs.
      "candidates": [{"id", "label", "recipe", "metrics", "quality",
                      "simulation": {target: {"latency_ms", "ram_bytes", "flash_bytes", "total_bytes",
                                              "energy_uj", "supported", "runtime"}},
-                     "verdict": {"passed", "targets": {target: passed}, "quality_passed", "failed": [reason]},
+                     "verdict": {"passed", "targets": {target: passed}, "quality_passed", "failed": [reason],
+                                 "failed_goals": ["latency_ms on TARGET", "accuracy_drop", ...]},
                      "on_front", "chosen"}],
      "front": [id], "chosen": id or null, "why": a sentence}
 
@@ -122,7 +123,7 @@ def why(doc: dict[str, Any], chosen: dict[str, Any] | None) -> str:
     rows = doc["candidates"]
     key = doc["quality_metric"]
     if chosen is None:
-        reasons = Counter(reason for r in rows for reason in _short_reasons(r))
+        reasons = Counter(goal for r in rows for goal in r["verdict"]["failed_goals"])
         common = "; ".join(f"{text} ({count} of {len(rows)})" for text, count in reasons.most_common(3))
         return f"No candidate of {len(rows)} passes every target" + (f": {common}." if common else ".")
     passing = sum(r["verdict"]["passed"] for r in rows)
@@ -203,7 +204,9 @@ def _candidate(c: Candidate, names: list[str]) -> dict[str, Any]:
             "quality": None, "simulation": simulation,
             "verdict": {"passed": bool(verdict.get("passed")), "targets": passed_by_target,
                         "quality_passed": all(ch["passed"] for ch in checks if ch.get("target") is None),
-                        "failed": [ch["reason"] for ch in checks if not ch["passed"]]},
+                        "failed": [ch["reason"] for ch in checks if not ch["passed"]],
+                        "failed_goals": sorted({f"{ch['metric']} on {ch['target']}" if ch.get("target") else ch["metric"]
+                                                for ch in checks if not ch["passed"]})},
             "on_front": False, "chosen": False}
 
 
@@ -215,17 +218,6 @@ def _figures(report: dict[str, Any] | None) -> dict[str, Any] | None:
             "total_bytes": None if ram is None or flash is None else ram + flash,
             "energy_uj": report.get("energy_uj"), "supported": report.get("supported"),
             "runtime": report.get("runtime")}
-
-
-def _short_reasons(row: dict[str, Any]) -> list[str]:
-    """The kinds of failure of a candidate, without its own figures (to count them across candidates)."""
-    kinds = []
-    for reason in row["verdict"]["failed"]:
-        words = reason.split()
-        metric = words[0] if words else reason
-        where = reason.rsplit(" on ", 1)[1] if " on " in reason else ""
-        kinds.append(f"{metric} on {where}" if where else metric)
-    return sorted(set(kinds))
 
 
 def _value(key: str, value: float | None) -> str:
