@@ -2,7 +2,8 @@
 
 The CLI's stage commands, the image list and build order, the local run's summary table and the
 tests follow this table; a stage's parameters live in its own `spec.py` (`StageSpec`). Adding a
-stage is its folder (core, spec, cli, component), one row here, its Dockerfile and its tests.
+stage is its folder (core, spec, cli, component), one row here (its Dockerfile is written from it by
+`edgeopt images dockerfiles`) and its tests.
 """
 
 import importlib

@@ -127,3 +127,20 @@ def test_build_context_holds_only_what_the_images_copy():
     assert "pyproject.toml" in kept and "components/edgeopt/cli.py" in kept
     assert "images/requirements/tf.txt" in kept
     assert not any("__pycache__" in p or p.startswith((".venv", ".git")) for p in kept)
+
+
+def test_stage_dockerfiles_are_written_from_the_stage_table(tmp_path):
+    """The committed stage Dockerfiles are what the stage table makes; `--check` says which are stale."""
+    from edgeopt.cli import main
+    from edgeopt.containers.dockerfiles import stage_dockerfile, write_dockerfiles
+
+    for name in STAGES:
+        assert (REPO / dockerfile(name)).read_text() == stage_dockerfile(name), (
+            f"{dockerfile(name)} is stale: run `edgeopt images dockerfiles` and commit it")
+    assert write_dockerfiles(REPO, check=True) == []
+    (tmp_path / "images" / "base").mkdir(parents=True)
+    (tmp_path / "images" / "base" / "Dockerfile").write_text("FROM scratch\n")
+    assert main(["images", "dockerfiles", "--check", "--context", str(tmp_path)]) == 2  # none written yet
+    assert main(["images", "dockerfiles", "--context", str(tmp_path)]) == 0
+    assert (tmp_path / "images" / "sweep" / "Dockerfile").read_text() == stage_dockerfile("sweep")
+    assert main(["images", "dockerfiles", "--check", "--context", str(tmp_path)]) == 0

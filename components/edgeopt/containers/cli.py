@@ -67,6 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     listing.add_argument("--plan", action="store_true",
                          help="one line per image in build order: NAME REF DOCKERFILE PARENT_REF (- for the base)")
     listing.add_argument("--json", action="store_true", help="print the result as JSON")
+    files = sub.add_parser("dockerfiles", help="write the stage images' Dockerfiles from the stage table",
+                           description="Write images/<stage>/Dockerfile for every stage from the stage table "
+                                       "(components/edgeopt/stages.py).")
+    files.add_argument("--check", action="store_true", help="write nothing; exit 2 when a Dockerfile is stale")
+    files.add_argument("--context", help="repository root (default: found from the working directory)")
+    files.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def _prefix(parser: argparse.ArgumentParser) -> None:
@@ -78,6 +84,8 @@ def _prefix(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     args.quiet_result = not args.json
+    if args.images_command == "dockerfiles":
+        return dockerfiles(args)
     args.tag = args.tag or default_tag()
     if args.images_command == "list":
         names = list(STAGES) if args.stages else build_order()
@@ -91,6 +99,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 print("\n".join(refs.values()))
         return {"images": refs, "tag": args.tag}
     return build(args)
+
+
+def dockerfiles(args: argparse.Namespace) -> dict[str, Any]:
+    """Write (or with --check, compare) the stage Dockerfiles; EdgeoptError naming the stale ones."""
+    from edgeopt.containers.dockerfiles import write_dockerfiles
+
+    changed = write_dockerfiles(find_context(args.context), check=args.check)
+    if args.check and changed:
+        raise EdgeoptError(f"{', '.join(changed)} {'is' if len(changed) == 1 else 'are'} not what the stage table says",
+                           "run `edgeopt images dockerfiles` and commit the result")
+    if not args.json:
+        print("\n".join(f"wrote {c}" for c in changed) or "every stage Dockerfile is up to date")
+    return {"changed": changed, "checked": args.check}
 
 
 def build(args: argparse.Namespace) -> dict[str, Any]:
