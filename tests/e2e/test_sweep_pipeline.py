@@ -103,6 +103,7 @@ def test_plan_only_prints_the_grid_sized_from_the_budget(tmp_path, digits_model_
     ("no-recipes-file", "does not exist"),
     ("bad-targets", "targets"),
     ("no-candidates", "--candidates 0 is below 1"),
+    ("demo-bad-recipe", "recipe 0: distill width is 3.0"),
 ])
 def test_bad_sweep_input_fails_before_any_task(tmp_path, digits_model_file, digits_npz, case, message):
     (tmp_path / "recipes.yaml").write_text("- {distill: 3}\n")
@@ -114,7 +115,8 @@ def test_bad_sweep_input_fails_before_any_task(tmp_path, digits_model_file, digi
             "bad-recipe": [*user, "--recipes", tmp_path / "recipes.yaml"],
             "no-recipes-file": [*user, "--recipes", tmp_path / "missing.yaml"],
             "bad-targets": [*user[:4], "--targets", tmp_path / "bad.yaml"],
-            "no-candidates": [*user, "--candidates", 0]}[case]
+            "no-candidates": [*user, "--candidates", 0],
+            "demo-bad-recipe": ["--demo", "--recipes", tmp_path / "recipes.yaml"]}[case]
     proc = edgeopt("sweep", *args, "--output", tmp_path / "out")
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "hint:" in proc.stderr and "Traceback" not in proc.stderr

@@ -66,18 +66,18 @@ def run(args: argparse.Namespace) -> dict[str, Any] | None:
 
     if args.candidates < 1:
         raise EdgeoptError(f"--candidates {args.candidates} is below 1", "pass the number of recipes the grid should hold")
-    model, data, targets = _inputs(args)
-    out = Path(args.output)
-    spec = load_targets(targets)
     recipes, defaults = load_recipes(args.recipes) if args.recipes else (None, DEMO_DEFAULTS if args.demo else {})
     if recipes is not None:
         plan(recipes, defaults)  # bad recipes fail here, before any work
+    model, data, targets = _inputs(args)
+    out = Path(args.output)
+    spec = load_targets(targets)
     name = args.name or ("digits-cnn" if args.demo else Path(model).stem)
     registry = args.registry or str((out / "registry").resolve())
     if not args.plan_only:
         check_registry_target(registry, name)
     if recipes is None:
-        recipes = generated_grid(model, data, spec, args.candidates, out)
+        recipes = generated_grid(model, data, spec, args.candidates)
     planned = plan(recipes, defaults)
     if args.plan_only:  # the defaults written into the recipes: the list alone is the pipeline's `recipes`
         print(json.dumps(with_defaults(recipes, defaults), indent=2))
@@ -117,7 +117,7 @@ def sweep(model: Path, data: Path, targets_text: str, out: Path, recipes: list[A
     return summary
 
 
-def generated_grid(model: Path, data: Path, spec, count: int, out: Path) -> list[dict[str, Any]]:
+def generated_grid(model: Path, data: Path, spec, count: int) -> list[dict[str, Any]]:
     """The grid for the budget: the baseline quantized to int8 and simulated on every target first."""
     import tempfile
 
