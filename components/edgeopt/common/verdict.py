@@ -9,6 +9,7 @@ Verdicts written before there were several devices (rows without `target` and `g
 one table.
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 VERDICT_FILE = "verdict.json"
@@ -34,7 +35,7 @@ def render_markdown(verdict: dict[str, Any]) -> str:
     if not verdict["passed"]:
         text = f"{len(failed)} of {len(checks)} checks failed on {target_list(verdict)}: {reasons}."
     elif failed:
-        text = (f"The model passes on {_and(passing)}, and one device is enough (`require: any`); "
+        text = (f"The model passes on {join_and(passing)}, and one device is enough (`require: any`); "
                 f"{len(failed)} of {len(checks)} checks failed elsewhere: {reasons}.")
     else:
         text = f"The model passes all {len(checks)} checks on {target_list(verdict)}."
@@ -58,7 +59,7 @@ def render_markdown(verdict: dict[str, Any]) -> str:
 
 def target_list(verdict: dict[str, Any]) -> str:
     """The verdict's devices in a sentence: A, B and C."""
-    return _and([d["target"] for d in verdict.get("targets") or []] or [verdict["target"]])
+    return join_and([d["target"] for d in verdict.get("targets") or []] or [verdict["target"]])
 
 
 def fmt(x: float) -> str:
@@ -76,17 +77,26 @@ def pct(x: float) -> str:
 def _table(rows: list[dict[str, Any]]) -> str:
     lines = list(HEADER)
     for c in rows:
-        goal = c.get("goal")
-        relative = isinstance(goal, str) and goal.endswith("_relative")
-        limit = f"{GOAL_LIMITS.get(goal, '≤') if goal else COMPARISONS.get(c['metric'], '≤')} " \
-                f"{_cell(c['threshold'], relative)}"
-        lines.append(f"| {c['metric']} | {_cell(c['value'], relative)} | {limit} | "
-                     f"{'pass' if c['passed'] else '**FAIL**'} | {_cell(c.get('baseline'))} | {_escape(c['reason'])} |")
+        metric, value, limit, passed, baseline, reason = check_cells(c)
+        lines.append(f"| {_escape(metric)} | {_escape(value)} | {_escape(limit)} | {'pass' if passed else '**FAIL**'} | "
+                     f"{_escape(baseline)} | {_escape(reason)} |")
     return "\n".join(lines)
 
 
-def _and(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+def check_cells(check: dict[str, Any]) -> tuple[str, str, str, bool, str, str]:
+    """A check row as the reports tabulate it: (metric, value, limit, passed, baseline, reason), the limit
+    with its comparison (`drop ≤ 2%`), a relative goal's figures as percentages."""
+    goal = check.get("goal")
+    relative = isinstance(goal, str) and goal.endswith("_relative")
+    sign = GOAL_LIMITS.get(goal, "≤") if goal else COMPARISONS.get(check.get("metric"), "≤")
+    return (str(check.get("metric")), cell_text(check.get("value"), relative),
+            f"{sign} {cell_text(check.get('threshold'), relative)}", bool(check.get("passed")),
+            cell_text(check.get("baseline")), str(check.get("reason", "")))
+
+
+def join_and(names: Sequence[str]) -> str:
+    """Names in a sentence: "A", "A and B", "A, B and C" ("" for none)."""
+    return " and ".join(filter(None, [", ".join(names[:-1]), names[-1]])) if names else ""
 
 
 def cell_text(value: Any, relative: bool = False) -> str:
@@ -98,10 +108,6 @@ def cell_text(value: Any, relative: bool = False) -> str:
     if isinstance(value, (int, float)):
         return pct(value) if relative else fmt(value)
     return str(value)
-
-
-def _cell(value: Any, relative: bool = False) -> str:
-    return _escape(cell_text(value, relative))
 
 
 def _escape(text: str) -> str:

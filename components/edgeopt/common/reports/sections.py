@@ -26,11 +26,6 @@ def number(value: Any) -> float | None:
     return float(value)
 
 
-def join_and(names: Sequence[str]) -> str:
-    """Names in a sentence: "A", "A and B", "A, B and C" ("" for none)."""
-    return " and ".join(filter(None, [", ".join(names[:-1]), names[-1]])) if names else ""
-
-
 def layer_plots(reports: Sequence[dict[str, Any]]) -> list[Block]:
     """One per-layer latency plot per simulation report (its `layers`: the TOP_LAYERS slowest, the
     rest summed as one bar), or a note for a report without layers."""

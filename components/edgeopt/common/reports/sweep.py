@@ -15,9 +15,8 @@ from edgeopt.common.gate_metrics import METRICS
 from edgeopt.common.reports import plots
 from edgeopt.common.reports.blocks import Block, Bullets, Cell, Heading, Plot, Row, Table, Text
 from edgeopt.common.reports.document import Report, build
-from edgeopt.common.reports.sections import (BUDGETED, RANK_PARETO, budget_plot, confusion_plot, join_and,
-                                             layer_plots, number)
-from edgeopt.common.verdict import fmt
+from edgeopt.common.reports.sections import BUDGETED, RANK_PARETO, budget_plot, confusion_plot, layer_plots, number
+from edgeopt.common.verdict import fmt, join_and
 
 SHOWN_UNITS = ("ms", "KB", "µJ", "dB")
 MOST_FAILED = 3   # the failures named when no candidate passed

@@ -11,8 +11,8 @@ from typing import Any
 from edgeopt.common.reports.blocks import Block, Bullets, Cell, Heading, Row, Table, Text
 from edgeopt.common.reports.document import Report, build
 from edgeopt.common.reports.plots import BudgetBar
-from edgeopt.common.reports.sections import BUDGETED, budget_plot, confusion_plot, join_and, layer_plots, number
-from edgeopt.common.verdict import COMPARISONS, GOAL_LIMITS, cell_text
+from edgeopt.common.reports.sections import BUDGETED, budget_plot, confusion_plot, layer_plots, number
+from edgeopt.common.verdict import check_cells, join_and
 
 COLUMNS = ("check", "value", "limit", "result", "baseline", "reason")
 UNITS = {key: unit for key, _, unit, _, _ in BUDGETED}
@@ -83,14 +83,9 @@ def _table(rows: list[dict[str, Any]]) -> Table:
     """The checks as `render_markdown` tabulates them."""
     out = []
     for c in rows:
-        goal = c.get("goal")
-        relative = isinstance(goal, str) and goal.endswith("_relative")
-        sign = GOAL_LIMITS.get(goal, "≤") if goal else COMPARISONS.get(c.get("metric"), "≤")
-        ok = bool(c.get("passed"))
-        out.append(Row((Cell(str(c.get("metric"))), Cell(cell_text(c.get("value"), relative)),
-                        Cell(f"{sign} {cell_text(c.get('threshold'), relative)}"),
-                        Cell("pass" if ok else "FAIL", "pass" if ok else "fail"), Cell(cell_text(c.get("baseline"))),
-                        Cell(str(c.get("reason", "")))), "check" if ok else "check failed"))
+        metric, value, limit, ok, baseline, reason = check_cells(c)
+        out.append(Row((Cell(metric), Cell(value), Cell(limit), Cell("pass" if ok else "FAIL", "pass" if ok else "fail"),
+                        Cell(baseline), Cell(reason)), "check" if ok else "check failed"))
     return Table(COLUMNS, tuple(out), "checks")
 
 
