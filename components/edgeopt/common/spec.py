@@ -283,3 +283,8 @@ def pipeline_docstring(intro: str, specs: Iterable["StageSpec"], others: dict[st
 def stage_arguments(spec: "StageSpec", values: dict[str, Any]) -> dict[str, Any]:
     """The arguments of stage `spec`'s component from the pipeline's parameters `values` (by pipeline name)."""
     return {name: values[pipeline] for name, pipeline in spec.pipeline_names().items()}
+
+
+def stage_options(spec: "StageSpec", params: dict[str, Any]) -> dict[str, Any]:
+    """The options of stage `spec` among the pipeline parameters `params` (those given), by the stage's own names."""
+    return {name: params[pipeline] for name, pipeline in spec.pipeline_names().items() if pipeline in params}

@@ -25,25 +25,13 @@ def preflight(model: Path, data: Path, targets: Path, params: dict[str, Any]) ->
 
 def check_stage_options(params: dict[str, Any]) -> None:
     """EdgeoptError unless every enabled stage accepts the options `params` gives it, checked against
-    the stage declarations (and, for quantize, the chosen method's registry entry)."""
+    the stage declarations (and each method's registry entry)."""
+    from edgeopt.common.spec import stage_options
     from edgeopt.convert.spec import SPEC as CONVERT
-    from edgeopt.distill.spec import SPEC as DISTILL
-    from edgeopt.prune.core import check_options as check_prune
-    from edgeopt.prune.spec import SPEC as PRUNE
-    from edgeopt.quantize.core import check_options as check_quantize
-    from edgeopt.quantize.spec import SPEC as QUANTIZE
+    from edgeopt.sweep.recipes import check_compression_options
 
-    if stage_options(DISTILL, params).get("enabled", DISTILL.pipeline_defaults()["distill_enabled"]):
-        DISTILL.check(stage_options(DISTILL, params))
-    if stage_options(PRUNE, params).get("enabled", True):
-        check_prune(**stage_options(PRUNE, params))  # the method's own combinations too
-    check_quantize(**stage_options(QUANTIZE, params))
+    check_compression_options(params)
     CONVERT.check(stage_options(CONVERT, params))
-
-
-def stage_options(spec, params: dict[str, Any]) -> dict[str, Any]:
-    """The options of stage `spec` among the pipeline parameters `params`, by the stage's own names."""
-    return {name: params[pipeline] for name, pipeline in spec.pipeline_names().items() if pipeline in params}
 
 
 def check_registry_target(registry: str, name: str) -> None:

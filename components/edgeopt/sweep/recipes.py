@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from edgeopt.common.errors import EdgeoptError
+from edgeopt.common.spec import stage_options
 from edgeopt.distill.spec import SPEC as DISTILL
 from edgeopt.prune.core import check_options as check_prune
 from edgeopt.prune.spec import SPEC as PRUNE
@@ -62,6 +63,18 @@ def plan(recipes: list[Any], defaults: dict[str, Any] | None = None) -> list[dic
                                "drop one of them: each candidate costs a whole compression run")
         seen[key] = number
     return planned
+
+
+def check_compression_options(params: dict[str, Any]) -> None:
+    """EdgeoptError unless distill and prune (each when enabled) and quantize accept the options
+    `params` (pipeline parameters, those given) sets for them: checked against each declaration and
+    the chosen method's own combinations. `edgeopt run`'s preflight and the sweep's plan share it."""
+    distill, prune = stage_options(DISTILL, params), stage_options(PRUNE, params)
+    if distill.get("enabled", DISTILL.pipeline_defaults()["distill_enabled"]):
+        DISTILL.check(distill)
+    if prune.get("enabled", PRUNE.pipeline_defaults()["prune_enabled"]):
+        check_prune(**prune)
+    check_quantize(**stage_options(QUANTIZE, params))
 
 
 def with_defaults(recipes: list[Any], defaults: dict[str, Any]) -> list[dict[str, Any]]:
@@ -134,7 +147,13 @@ def _plan_one(recipe: Any, number: int, defaults: dict[str, dict[str, Any]]) -> 
         enabled = section in sections if section != "quantize" else True
         options = {**defaults.get(section, {}), **sections.get(section, {})} if enabled else {}
         flat.update(_flatten(spec, options, enabled))
-        _check(section, flat, where)
+    try:
+        check_compression_options(flat)
+        if flat["quantize_backend"] != SIMULATED_BACKEND:
+            raise EdgeoptError(f"quantize backend {flat['quantize_backend']} makes ONNX models, which the device "
+                               "simulator cannot read", "use backend tflite (the default) in a sweep")
+    except EdgeoptError as exc:
+        raise EdgeoptError(f"{where}: {exc.message}", exc.hint) from exc
     flat = {k: flat[k] for k in recipe_keys()[2:]}
     name = recipe.get("name")
     if name is not None and not isinstance(name, str):
@@ -182,20 +201,3 @@ def _flatten(spec, options: dict[str, Any], enabled: bool) -> dict[str, Any]:
         flat[names["enabled"]] = enabled
     flat.pop("trust_model", None)
     return flat
-
-
-def _check(section: str, flat: dict[str, Any], where: str) -> None:
-    spec = SECTIONS[section]
-    options = {name: flat[pipe] for name, pipe in spec.pipeline_names().items() if pipe in flat}
-    try:
-        if section == "distill" and options["enabled"]:
-            spec.check(options)
-        elif section == "prune" and options["enabled"]:
-            check_prune(**options)
-        elif section == "quantize":
-            check_quantize(**options)
-            if options["backend"] != SIMULATED_BACKEND:
-                raise EdgeoptError(f"quantize backend {options['backend']} makes ONNX models, which the device "
-                                   "simulator cannot read", "use backend tflite (the default) in a sweep")
-    except EdgeoptError as exc:
-        raise EdgeoptError(f"{where}: {exc.message}", exc.hint) from exc
