@@ -21,13 +21,15 @@ from typing import List
 
 from kfp import compiler, dsl
 
-from edgeopt.common.spec import stage_arguments
+from edgeopt.common.spec import pipeline_docstring, stage_arguments
 from edgeopt.convert.component import convert
+from edgeopt.convert.spec import SPEC as CONVERT
 from edgeopt.device_simulate.component import device_simulate
 from edgeopt.distill.component import distill, teacher_outputs
 from edgeopt.distill.spec import SPEC as DISTILL
 from edgeopt.ingest.component import ingest
 from edgeopt.pipelines.cluster import ClusterOptions, configure
+from edgeopt.pipelines.edge_optimize import PIPELINE_ONLY
 from edgeopt.promote.component import promote, registry_baseline
 from edgeopt.prune.component import prune
 from edgeopt.prune.spec import SPEC as PRUNE
@@ -40,20 +42,15 @@ from edgeopt.validate_targets.component import is_blessed, validate_targets
 COMPILED = Path(__file__).resolve().parents[3] / "pipelines" / "edge_sweep.yaml"  # committed beside the sources
 DESCRIPTION = ("Try compression recipes on a model, gate every candidate on every target, and promote the best "
                "one that passes.")
-DOC = f"""{DESCRIPTION}
-
-Args:
-    model_uri: local path or s3:// URI of the trained Keras model (.h5/.keras) or SavedModel folder.
-    data_uri: local path or s3:// URI of the .npz dataset (x_train, x_test, optional y_train, y_test, x_calib).
-    targets: the targets YAML text: the devices and the goals every candidate is gated on.
-    recipes: the candidates, a list of {{name, distill, prune, quantize}}; each section holds its stage's options by their own names, a bare value for its main option (distill width; prune or quantize method), or none (e.g. [{{"distill": 0.5, "prune": {{"method": "structured", "ratio": 0.5}}, "quantize": "int8"}}]).
-    recipe_defaults: options applied to every recipe that has the section, e.g. {{"prune": {{"epochs": 4}}}}.
-    model_name: the model's name in the registry.
-    registry: registry folder, s3://bucket/prefix or mlflow+http://HOST:PORT the chosen model is published to.
-    allow_duplicate: publish a new version even when the same model and verdict are already the latest one.
-    trust_model: allow a SavedModel, whose graph runs as stored (Keras files are checked and never need it).
-    convert_samples: convert: x_test inputs of the chosen model's parity checks.
-"""
+SWEEP_ONLY = {
+    **{key: PIPELINE_ONLY[key] for key in ("model_uri", "data_uri", "model_name", "registry", "allow_duplicate")},
+    "targets": "the targets YAML text: the devices and the goals every candidate is gated on.",
+    "recipes": "the candidates, a list of {name, distill, prune, quantize}; each section holds its stage's options "
+               "by their own names, a bare value for its main option (distill width; prune or quantize method), "
+               "or none (e.g. [{\"distill\": 0.5, \"prune\": {\"method\": \"structured\", \"ratio\": 0.5}, "
+               "\"quantize\": \"int8\"}]).",
+    "recipe_defaults": "options applied to every recipe that has the section, e.g. {\"prune\": {\"epochs\": 4}}.",
+}
 
 
 def pipeline(options: ClusterOptions = ClusterOptions()):
@@ -119,7 +116,8 @@ def pipeline(options: ClusterOptions = ClusterOptions()):
                               allow_duplicate=allow_duplicate, c_array=converted.outputs["c_array"]),
                       "promote", options, "promote the chosen model")
 
-    edge_sweep.__doc__ = DOC
+    # the run form's descriptions: edge-optimize's words for the shared parameters, convert's declaration
+    edge_sweep.__doc__ = pipeline_docstring(DESCRIPTION, [CONVERT], SWEEP_ONLY)
     return dsl.pipeline(name="edge-sweep", description=DESCRIPTION)(edge_sweep)
 
 
