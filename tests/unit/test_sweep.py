@@ -162,3 +162,18 @@ def test_budgets_and_quality_floor():
     assert quality_floor(spec, "accuracy", "higher", {"accuracy": 0.97}) == pytest.approx(0.94)
     assert quality_floor(spec, "accuracy", "higher", {}) == 0.5  # the drop needs a baseline
     assert quality_floor(spec, "mse", "lower", {"mse": 0.1}) is None
+
+
+def test_chosen_reports_are_read_only_from_folders_their_index_names_inside(tmp_path):
+    from edgeopt.common.simulations import read_reports
+
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "report.json").write_text(json.dumps({"target": "x"}))
+    sims = tmp_path / "sims"
+    (sims / "0-x").mkdir(parents=True)
+    (sims / "0-x" / "report.json").write_text(json.dumps({"target": "x", "latency_ms": 1.0}))
+    (sims / "index.json").write_text(json.dumps({"reports": [{"dir": "0-x"}]}))
+    assert read_reports(sims) == [{"target": "x", "latency_ms": 1.0}]
+    (sims / "index.json").write_text(json.dumps({"reports": [{"dir": "../outside"}]}))
+    with pytest.raises(EdgeoptError, match="does not list its reports"):
+        read_reports(sims)

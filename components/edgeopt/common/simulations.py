@@ -52,12 +52,28 @@ def simulate_all(model: str | Path, targets: str | Path, out_dir: str | Path, si
 
 def read_reports(folder: str | Path) -> list[dict[str, Any]]:
     """The reports in a folder `simulate_all` wrote, in the index's order, or the one `report.json` of
-    a single simulation; EdgeoptError when the folder holds neither."""
+    a single simulation; EdgeoptError when the folder holds neither or its index is not one."""
     folder = Path(folder)
     if (folder / INDEX_FILE).is_file():
         index = json.loads((folder / INDEX_FILE).read_text())
-        return [json.loads((folder / entry["dir"] / REPORT_FILE).read_text()) for entry in index["reports"]]
+        return [json.loads((d / REPORT_FILE).read_text()) for d in indexed_dirs(folder, index)]
     if (folder / REPORT_FILE).is_file():
         return [json.loads((folder / REPORT_FILE).read_text())]
     raise EdgeoptError(f"{folder} holds no simulation report ({INDEX_FILE} or {REPORT_FILE})",
                        "pass the reports folder device-simulate wrote")
+
+
+def indexed_dirs(folder: Path, index: Any) -> list[Path]:
+    """The report folders `index` (the JSON of `folder`'s index.json) lists, each a folder inside
+    `folder`; EdgeoptError for an index that does not list them so."""
+    entries = index.get("reports") if isinstance(index, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("dir"), str)
+                                                 and _plain(e["dir"]) for e in entries):
+        raise EdgeoptError(f"simulation index {folder / INDEX_FILE} does not list its reports as "
+                           '{"reports": [{"dir": ...}, ...]}', "simulate again")
+    return [folder / e["dir"] for e in entries]
+
+
+def _plain(name: str) -> bool:
+    """A folder name inside the index's folder (no separators, not `.` or `..`)."""
+    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")

@@ -16,7 +16,7 @@ from typing import Any
 
 from edgeopt.common.errors import EdgeoptError
 from edgeopt.common.metrics import METRICS_FILE
-from edgeopt.common.simulations import INDEX_FILE, REPORT_FILE
+from edgeopt.common.simulations import INDEX_FILE, REPORT_FILE, indexed_dirs
 from edgeopt.validate_targets.rows import PRODUCERS
 
 REGISTRY_HINT = "write it with `edgeopt registry baseline --registry REGISTRY NAME --output DIR`"
@@ -60,17 +60,7 @@ def read_registry_baseline(path: str | Path) -> dict[str, Any]:
 def _indexed(folder: Path) -> list[dict[str, Any]]:
     index = _object(folder / INDEX_FILE, f"simulation index {folder / INDEX_FILE}", "the index.json written by "
                     "`edgeopt simulate --targets FILE --output DIR`", "simulate again")
-    entries = index.get("reports")
-    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("dir"), str)
-                                                 and _plain(e["dir"]) for e in entries):
-        raise EdgeoptError(f"simulation index {folder / INDEX_FILE} does not list its reports as "
-                           '{"reports": [{"dir": ...}, ...]}', "simulate again")
-    return [read_metrics(folder / e["dir"] / REPORT_FILE, "simulation") for e in entries]
-
-
-def _plain(name: str) -> bool:
-    """A folder name inside the index's folder (no separators, not `.` or `..`)."""
-    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")
+    return [read_metrics(d / REPORT_FILE, "simulation") for d in indexed_dirs(folder, index)]
 
 
 def _object(file: Path, what: str, expected: str, fix: str, plural: bool = False) -> dict[str, Any]:
