@@ -124,18 +124,15 @@ def generated_grid(model: Path, data: Path, spec, count: int) -> list[dict[str, 
     from edgeopt.common.float_source import bundle_from_path
     from edgeopt.device_simulate.core import simulate
     from edgeopt.quantize.core import quantize
+    from edgeopt.sweep.core import figures
     from edgeopt.sweep.grid import budgets_of, grid, shrink_needed
 
     _progress("sizing the grid: the baseline in int8 on every target")
     with tempfile.TemporaryDirectory(prefix="edgeopt-grid-") as tmp:
         bundle = bundle_from_path(model, Path(tmp) / "baseline")
         quantize(bundle, data, Path(tmp) / "int8", method="int8", latency_runs=0)
-        predicted = {}
-        for entry in spec.entries:
-            report = simulate(Path(tmp) / "int8", entry.target, entry.runtime)
-            predicted[entry.target] = {"latency_ms": report["latency_ms"], "flash_bytes": report["flash_bytes"],
-                                       "ram_bytes": report["ram_bytes"],
-                                       "total_bytes": report["flash_bytes"] + report["ram_bytes"]}
+        predicted = {entry.target: figures(simulate(Path(tmp) / "int8", entry.target, entry.runtime))
+                     for entry in spec.entries}
     shrink = shrink_needed(predicted, budgets_of(spec.entries))
     figures = "; ".join(f"{t}: {p['latency_ms']:.1f} ms, {p['total_bytes'] / 1024:.0f} KB" for t, p in predicted.items())
     _progress(f"baseline int8 {figures}: it must shrink {shrink:.1f}x; {count} recipes around that")

@@ -127,10 +127,10 @@ def why(doc: dict[str, Any], chosen: dict[str, Any] | None) -> str:
         common = "; ".join(f"{text} ({count} of {len(rows)})" for text, count in reasons.most_common(3))
         return f"No candidate of {len(rows)} passes every target" + (f": {common}." if common else ".")
     passing = sum(r["verdict"]["passed"] for r in rows)
-    figures = ", ".join(f"{chosen['simulation'][t['target']]['latency_ms']:.2f} ms on {t['target']}"
-                        for t in doc["targets"])
+    latencies = ", ".join(f"{chosen['simulation'][t['target']]['latency_ms']:.2f} ms on {t['target']}"
+                          for t in doc["targets"])
     return (f"{chosen['id']} ({chosen['label']}) has the best {key} ({_value(key, chosen['quality'])}) of the "
-            f"{passing} of {len(rows)} candidates that pass every target; {figures}.")
+            f"{passing} of {len(rows)} candidates that pass every target; {latencies}.")
 
 
 def write_choice(doc: dict[str, Any], candidates: Sequence[Candidate], float_models: Sequence[Path],
@@ -191,13 +191,13 @@ def _candidate(c: Candidate, names: list[str]) -> dict[str, Any]:
     simulation = {}
     for name in names:
         report = reports.get(name)
-        figures = (by_target.get(name) or {}).get("metrics") or {}
-        if report is not None and figures.get("latency_ms") is not None \
-                and abs(report["latency_ms"] - figures["latency_ms"]) > 1e-9 * max(1.0, report["latency_ms"]):
-            raise EdgeoptError(f"candidate {ident}: its verdict judged {figures['latency_ms']} ms on {name} but its "
-                               f"simulation says {report['latency_ms']} ms: the gathered outputs are out of order",
+        judged_there = (by_target.get(name) or {}).get("metrics") or {}
+        if report is not None and judged_there.get("latency_ms") is not None \
+                and abs(report["latency_ms"] - judged_there["latency_ms"]) > 1e-9 * max(1.0, report["latency_ms"]):
+            raise EdgeoptError(f"candidate {ident}: its verdict judged {judged_there['latency_ms']} ms on {name} "
+                               f"but its simulation says {report['latency_ms']} ms: the gathered outputs are out of order",
                                "gather each candidate's outputs in the order of the planned recipes")
-        simulation[name] = _figures(report)
+        simulation[name] = figures(report)
     passed_by_target = {t["target"]: bool(t["passed"]) for t in verdict.get("targets") or []}
     checks = verdict.get("checks") or []
     return {"id": ident, "label": recipe.get("label", ident), "recipe": recipe, "metrics": quality,
@@ -210,7 +210,8 @@ def _candidate(c: Candidate, names: list[str]) -> dict[str, Any]:
             "on_front": False, "chosen": False}
 
 
-def _figures(report: dict[str, Any] | None) -> dict[str, Any] | None:
+def figures(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The figures of one simulation report a sweep compares (flash + RAM as total_bytes); None for no report."""
     if report is None:
         return None
     ram, flash = report.get("ram_bytes"), report.get("flash_bytes")
