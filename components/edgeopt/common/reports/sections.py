@@ -3,7 +3,7 @@ latency, a model's use of its budgets, a confusion matrix. Each maker returns th
 the plot, or a note saying why there is none. Also the two reports' small readers of values."""
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import Any
 
@@ -62,6 +62,21 @@ def layer_bars(layers: Any) -> list[plots.Bar]:
         bars.append(plots.Bar(f"other {len(rest)} layers", sum(layer["ms"] for layer in rest),
                               sum(share(layer) for layer in rest), other=True))
     return bars
+
+
+def budget_bars(entries: Iterable[tuple[str, Any, Any, str]]) -> tuple[list[plots.BudgetBar], list[str]]:
+    """Bars of (label, value, limit, unit) entries, and the labels of those with no value; an entry
+    without a positive limit has no bar."""
+    bars, missing = [], []
+    for label, value, limit, unit in entries:
+        value, limit = number(value), number(limit)
+        if limit is None or limit <= 0:
+            continue
+        if value is None:
+            missing.append(label)
+        else:
+            bars.append(plots.BudgetBar(label, value, limit, unit))
+    return bars, missing
 
 
 def budget_plot(bars: Sequence[plots.BudgetBar], missing: Sequence[str], what: str) -> list[Block]:

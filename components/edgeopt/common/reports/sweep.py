@@ -7,6 +7,7 @@ per-layer latency on each target, its use of each budget and its confusion matri
 be missing (a failed simulation): what is there is plotted and the text names what is not."""
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -15,7 +16,8 @@ from edgeopt.common.gate_metrics import METRICS
 from edgeopt.common.reports import plots
 from edgeopt.common.reports.blocks import Block, Bullets, Cell, Heading, Plot, Row, Table, Text
 from edgeopt.common.reports.document import Report, build
-from edgeopt.common.reports.sections import BUDGETED, RANK_PARETO, budget_plot, confusion_plot, layer_plots, number
+from edgeopt.common.reports.sections import (BUDGETED, RANK_PARETO, budget_bars, budget_plot, confusion_plot,
+                                             layer_plots, number)
 from edgeopt.common.verdict import fmt, join_and
 
 SHOWN_UNITS = ("ms", "KB", "µJ", "dB")
@@ -236,21 +238,20 @@ def _chosen(chosen: dict[str, Any], targets: list[dict[str, Any]], simulations: 
     blocks += [Heading("Per-layer latency", 3)] + layer_plots(reports)
     if absent:
         blocks.append(Text(f"No simulation report for {join_and(absent)}.", "note"))
-    bars, missing = [], []
-    for target in targets:
-        simulation = (chosen.get("simulation") or {}).get(target["target"]) or {}
-        for key, word, unit, field, scale in BUDGETED:
-            budget, value = number((target.get("budgets") or {}).get(key)), number(simulation.get(field))
-            if budget is None or budget <= 0:
-                continue
-            label = f"{target['target']} · {word}"
-            if value is None:
-                missing.append(label)
-            else:
-                bars.append(plots.BudgetBar(label, value * scale, budget, unit))
+    bars, missing = budget_bars(_budget_entries(chosen, targets))
     blocks += [Heading("Budgets", 3)] + budget_plot(bars, missing, what)
     blocks += [Heading("Confusion matrix", 3)] + confusion_plot(confusion, what)
     return blocks
+
+
+def _budget_entries(chosen: dict[str, Any], targets: list[dict[str, Any]]) -> Iterator[tuple[str, Any, Any, str]]:
+    """(label, value, limit, unit) of each budgeted figure of the chosen candidate on each target."""
+    for target in targets:
+        simulation = (chosen.get("simulation") or {}).get(target["target"]) or {}
+        for key, word, unit, field, scale in BUDGETED:
+            value = number(simulation.get(field))
+            yield (f"{target['target']} · {word}", None if value is None else value * scale,
+                   (target.get("budgets") or {}).get(key), unit)
 
 
 def _passed(candidate: dict[str, Any]) -> bool:

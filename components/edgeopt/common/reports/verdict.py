@@ -11,7 +11,7 @@ from typing import Any
 from edgeopt.common.reports.blocks import Block, Bullets, Cell, Heading, Row, Table, Text
 from edgeopt.common.reports.document import Report, build
 from edgeopt.common.reports.plots import BudgetBar
-from edgeopt.common.reports.sections import BUDGETED, budget_plot, confusion_plot, layer_plots, number
+from edgeopt.common.reports.sections import BUDGETED, budget_bars, budget_plot, confusion_plot, layer_plots
 from edgeopt.common.verdict import check_cells, join_and
 
 COLUMNS = ("check", "value", "limit", "result", "baseline", "reason")
@@ -84,24 +84,15 @@ def _table(rows: list[dict[str, Any]]) -> Table:
     out = []
     for c in rows:
         metric, value, limit, ok, baseline, reason = check_cells(c)
-        out.append(Row((Cell(metric), Cell(value), Cell(limit), Cell("pass" if ok else "FAIL", "pass" if ok else "fail"),
-                        Cell(baseline), Cell(reason)), "check" if ok else "check failed"))
+        result = Cell("pass" if ok else "FAIL", "pass" if ok else "fail")
+        out.append(Row((Cell(metric), Cell(value), Cell(limit), result, Cell(baseline), Cell(reason)),
+                       "check" if ok else "check failed"))
     return Table(COLUMNS, tuple(out), "checks")
 
 
 def _budget_bars(checks: list[dict[str, Any]]) -> tuple[list[BudgetBar], list[str]]:
     """A bar per check with goal max on a budgeted figure of a target; the labels of those with no value."""
-    bars, missing = [], []
-    for c in checks:
-        metric = c.get("metric")
-        if c.get("goal") != "max" or metric not in UNITS or c.get("target") is None:
-            continue
-        value, limit = number(c.get("value")), number(c.get("threshold"))
-        if limit is None or limit <= 0:
-            continue
-        label = f"{c['target']} · {WORDS[metric]}"
-        if value is None:
-            missing.append(label)
-        else:
-            bars.append(BudgetBar(label, value, limit, UNITS[metric]))
-    return bars, missing
+    budgeted = [c for c in checks
+                if c.get("goal") == "max" and c.get("metric") in UNITS and c.get("target") is not None]
+    return budget_bars((f"{c['target']} · {WORDS[c['metric']]}", c.get("value"), c.get("threshold"),
+                        UNITS[c["metric"]]) for c in budgeted)
