@@ -1,7 +1,6 @@
 """prune on the MLPerf Tiny ResNet-8 with crops of real photographs (slow): the structured result
 keeps its promises through quantize, convert and simulate, and distillation recovers agreement."""
 
-import numpy as np
 import pytest
 
 from edgeopt.common.datasets import Dataset, save_dataset

@@ -33,7 +33,7 @@ from edgeopt.common.gate_metrics import METRICS
 from edgeopt.common.metrics import read_metrics
 from edgeopt.common.simulations import read_reports
 from edgeopt.common.targets import Targets, load_targets
-from edgeopt.common.verdict import BLESSED, NOT_BLESSED, REPORT_FILE, VERDICT_FILE
+from edgeopt.common.verdict import NOT_BLESSED, REPORT_FILE, VERDICT_FILE
 from edgeopt.sweep import pareto
 
 SCHEMA = "edgeopt.sweep/v1"
